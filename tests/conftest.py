@@ -1,0 +1,72 @@
+"""Shared fixtures: render the template with pytest-copie and run commands in the result."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _discoverable_pythons() -> list[str]:
+    """Interpreter folders uv cannot see on its own: pyenv versions that are not global."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    return [str(p / "bin") for p in sorted(root.glob("3.1[1-9]*")) if (p / "bin").is_dir()]
+
+
+@pytest.fixture(scope="session")
+def project_env() -> dict[str, str]:
+    """Environment for commands run in rendered projects: shared uv cache, no Python downloads."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([*_discoverable_pythons(), env.get("PATH", "")])
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    env.pop("VIRTUAL_ENV", None)  # the template's own venv must not leak into the project's
+    return env
+
+
+@pytest.fixture(scope="session")
+def run(project_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run a command in a folder; on failure, fail the test with the command's output."""
+
+    def _run(
+        args: list[str], cwd: Path, *, check: bool = True, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            args,
+            cwd=cwd,
+            env={**project_env, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(
+                f"`{' '.join(args)}` exited {proc.returncode} in {cwd}\n"
+                f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+            )
+        return proc
+
+    return _run
+
+
+@pytest.fixture
+def render(copie: Any) -> Callable[..., Path]:
+    """Render the template (including uncommitted changes) and return the project folder."""
+
+    def _render(**answers: Any) -> Path:
+        result = copie.copy(extra_answers=answers, vcs_ref="HEAD")
+        assert result.exit_code == 0, result.exception
+        assert result.project_dir is not None
+        return Path(result.project_dir)
+
+    return _render
+
+
+def project_files(project: Path) -> set[str]:
+    """Relative paths of every file in a rendered project."""
+    return {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}

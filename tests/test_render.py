@@ -1,0 +1,104 @@
+"""The rendered file set follows the answers, and rendered Python is lint- and format-clean."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import project_files
+
+CORE_FILES = {
+    ".copier-answers.yml",
+    ".editorconfig",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    ".python-version",
+    "CHANGELOG.md",
+    "LICENSE",
+    "Makefile",
+    "README.md",
+    "pyproject.toml",
+    "src/my_ml_project/__init__.py",
+    "src/my_ml_project/cli.py",
+    "src/my_ml_project/py.typed",
+    "tests/test_cli.py",
+}
+DOCS_FILES = {"mkdocs.yml", "docs/index.md"}
+
+
+def test_defaults_render_the_core_project(render: Callable[..., Path]) -> None:
+    project = render()
+    assert project_files(project) == CORE_FILES
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["package_name"] == "my_ml_project"
+    assert answers["platforms"] == []
+    assert "reserved_package_names" not in answers
+
+
+def test_docs_answer_adds_the_docs_site(render: Callable[..., Path]) -> None:
+    project = render(use_docs=True)
+    assert project_files(project) == CORE_FILES | DOCS_FILES
+    assert "docs:" in (project / "Makefile").read_text()
+
+
+@pytest.mark.parametrize(
+    ("license_id", "first_words", "spdx"),
+    [
+        ("MIT", "MIT License", "MIT"),
+        ("Apache-2.0", "Apache License", "Apache-2.0"),
+        ("BSD-3-Clause", "BSD 3-Clause License", "BSD-3-Clause"),
+        ("Proprietary", "Copyright (c)", "LicenseRef-Proprietary"),
+    ],
+)
+def test_license_file_and_metadata_match_the_answer(
+    render: Callable[..., Path], license_id: str, first_words: str, spdx: str
+) -> None:
+    project = render(license=license_id, author_name="Data Team")
+    text = (project / "LICENSE").read_text().strip()
+    assert text.startswith(first_words)
+    if license_id != "Apache-2.0":  # Apache's text names no holder: its appendix shows how
+        assert "Data Team" in text
+    metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert metadata["license"] == spdx
+
+
+@pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13"])
+def test_python_version_drives_every_tool(render: Callable[..., Path], python_version: str) -> None:
+    project = render(python_version=python_version)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={python_version}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + python_version.replace(".", "")
+    assert pyproject["tool"]["mypy"]["python_version"] == python_version
+    assert (project / ".python-version").read_text().strip() == python_version
+
+
+def test_names_flow_into_metadata_and_entry_point(render: Callable[..., Path]) -> None:
+    project = render(
+        project_name="Churn Model",
+        package_name="churn",
+        project_slug="acme-churn",
+        author_email="ml@acme.io",
+    )
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == "acme-churn"
+    assert pyproject["project"]["scripts"] == {"acme-churn": "churn.cli:main"}
+    assert pyproject["project"]["authors"] == [{"name": "ML Team", "email": "ml@acme.io"}]
+    assert (project / "src/churn/py.typed").exists()
+    assert (project / "README.md").read_text().startswith("# Churn Model")
+
+
+@pytest.mark.parametrize(
+    "answers", [{}, {"use_docs": True, "use_docker": False, "python_version": "3.13"}]
+)
+def test_rendered_python_is_ruff_clean_as_rendered(
+    render: Callable[..., Path], run: Callable[..., object], answers: dict[str, object]
+) -> None:
+    project = render(**answers)
+    ruff = [sys.executable, "-m", "ruff"]
+    run([*ruff, "check", "--no-cache", "."], cwd=project)
+    run([*ruff, "format", "--check", "--no-cache", "."], cwd=project)
