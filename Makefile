@@ -28,3 +28,7 @@ demo: ## Render a project with defaults into $(DEMO) and run its main job
 .PHONY: bench
 bench: ## Measure render and time-to-green (writes benchmarks/results.md)
 	$(UV) run python benchmarks/run.py
+
+.PHONY: docs
+docs: ## Build the template's documentation site into site/
+	$(UV) run mkdocs build --strict

@@ -1,50 +1,153 @@
-"""Rendered projects are green: their own Makefile installs, lints, tests and builds them."""
+"""Rendered projects are green: their own Makefile installs, lints, tests, builds and runs them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def default_project(copie_session: Any, run: Run) -> Path:
+    """The project rendered with every default answer, installed once for this module."""
+    result = copie_session.copy(extra_answers={}, vcs_ref="HEAD")
+    assert result.exit_code == 0, result.exception
+    project = Path(result.project_dir)
+    run(["make", "install"], cwd=project)
+    return project
+
+
+def test_defaults_are_green(default_project: Path, run: Run) -> None:
+    run(["make", "lint", "test", "build"], cwd=default_project)
+    assert (default_project / "uv.lock").is_file()
+    assert [p.name for p in (default_project / "dist").glob("*.whl")] == [
+        "my_ml_project-0.1.0-py3-none-any.whl"
+    ]
+    assert list((default_project / "dist").glob("*.tar.gz"))
+
+
+def test_make_help_lists_the_targets(default_project: Path, run: Run) -> None:
+    out = run(["make"], cwd=default_project).stdout
+    for target in ("install", "lint", "format", "test", "build", "clean", "train", "pipeline"):
+        assert f"  {target} " in out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _http(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def trained_project(default_project: Path, run: Run) -> Path:
+    """The default project after `make pipeline`: data, a champion model, reports."""
+    run(["make", "pipeline"], cwd=default_project)
+    return default_project
+
+
+@pytest.fixture
+def service(trained_project: Path, project_env: dict[str, str]) -> Iterator[str]:
+    """`my-ml-project serve` on a free loopback port; yields its base URL."""
+    port = _free_port()
+    process = subprocess.Popen(
+        ["uv", "run", "--frozen", "my-ml-project", "serve", "--port", str(port)],
+        cwd=trained_project,
+        env=project_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            if process.poll() is not None:
+                pytest.fail(f"serve exited {process.returncode}:\n{process.stdout.read()}")
+            try:
+                if _http(f"{base}/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            pytest.fail("serve did not answer /health within 30 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_pipeline_trains_on_the_shipped_data(trained_project: Path) -> None:
+    artifacts = trained_project / "artifacts"
+    evaluation = json.loads((artifacts / "evaluate_metrics.json").read_text())
+    assert evaluation["promoted"] is True
+    assert evaluation["metrics"]["roc_auc"] > 0.95
+    assert len((artifacts / "predictions.csv").read_text().splitlines()) == 1 + 114
+    assert json.loads((artifacts / "drift_report.json").read_text())["drifted_features"] == []
+
+
+def test_malformed_data_fails_the_job_with_one_clear_line(default_project: Path, run: Run) -> None:
+    (default_project / "data").mkdir(exist_ok=True)
+    (default_project / "data/bad.csv").write_text("mean_texture,colour\n1.0,red\n")
+    proc = run(
+        ["uv", "run", "--frozen", "my-ml-project", "predict", "--set", "input_path=data/bad.csv"],
+        cwd=default_project,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "missing column(s) mean_radius" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_service_answers_over_http(trained_project: Path, service: str) -> None:
+    status, health = _http(f"{service}/health")
+    assert (status, health["status"]) == (200, "ok")
+    row = dict.fromkeys(inference_columns(trained_project), 1.0)
+    status, body = _http(f"{service}/predict", {"records": [row]})
+    assert status == 200
+    assert body["predictions"][0] in (0, 1)
+    status, body = _http(f"{service}/predict", {"records": [{"mean_radius": "x"}]})
+    assert status == 422
+    assert "mean_radius" in json.dumps(body)
+    assert _http(f"{service}/health")[0] == 200
+
+
+def inference_columns(project: Path) -> list[str]:
+    """Feature names as the project's inference table lists them."""
+    return (project / "data/inference.csv").read_text().splitlines()[0].split(",")
+
 
 @pytest.mark.parametrize(
     "answers",
-    [
-        pytest.param({}, id="defaults"),
-        pytest.param(
-            {"python_version": "3.13", "license": "Apache-2.0", "use_docs": True}, id="py313-docs"
-        ),
-    ],
+    [{"python_version": "3.13", "license": "Apache-2.0", "use_docs": True, "version": "1.2.3"}],
+    ids=["py313-docs"],
 )
-def test_make_install_lint_test_build(
-    render: Callable[..., Path], run: Callable[..., object], answers: dict[str, object]
+def test_non_default_answers_are_green(
+    render: Callable[..., Path], run: Run, answers: dict[str, object]
 ) -> None:
     project = render(**answers)
-    run(["make", "install", "lint", "test", "build"], cwd=project)
-    assert (project / "uv.lock").is_file()
-    wheels = list((project / "dist").glob("*.whl"))
-    assert len(wheels) == 1
-    assert list((project / "dist").glob("*.tar.gz"))
-    if answers.get("use_docs"):
-        run(["make", "docs"], cwd=project)
-        assert (project / "site" / "index.html").is_file()
-
-
-def test_make_help_lists_every_documented_target(
-    render: Callable[..., Path], run: Callable[..., object]
-) -> None:
-    project = render()
-    out = run(["make"], cwd=project).stdout
-    for target in ("install", "lint", "format", "test", "build", "clean"):
-        assert f" {target} " in out
-
-
-def test_cli_entry_point_reports_the_version(
-    render: Callable[..., Path], run: Callable[..., object]
-) -> None:
-    project = render(version="1.2.3")
-    out = run(["uv", "run", "my-ml-project", "--version"], cwd=project).stdout
+    run(["make", "install", "lint", "test", "build", "docs"], cwd=project)
+    assert (project / "site" / "index.html").is_file()
+    assert list((project / "dist").glob("*-1.2.3-py3-none-any.whl"))
+    out = run(["uv", "run", "--frozen", "my-ml-project", "--version"], cwd=project).stdout
     assert out.strip() == "my-ml-project 1.2.3"

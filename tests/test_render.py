@@ -141,3 +141,9 @@ def test_rendered_python_is_ruff_clean_as_rendered(
     ruff = [sys.executable, "-m", "ruff"]
     run([*ruff, "check", "--no-cache", "."], cwd=project)
     run([*ruff, "format", "--check", "--no-cache", "."], cwd=project)
+
+
+def test_template_docs_site_builds(run: Callable[..., object], tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path)], cwd=repo)
+    assert (tmp_path / "questions" / "index.html").is_file()

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -283,6 +284,8 @@ def test_update_brings_template_changes_and_keeps_user_edits(
             "<<<<<<< before updating\n# Makefile header edited by the user\n=======\n"
             "# Makefile header edited by the template\n>>>>>>> after updating\n"
         )
+        check = _run([*GIT, "diff", "--check", "HEAD"], project.root, project.env, check=False)
+        assert "Makefile:1: leftover conflict marker" in check.stdout
     else:
         assert unmerged == []
         assert rejects == ["Makefile.rej"]
@@ -314,20 +317,41 @@ def test_update_without_conflicts_keeps_the_project_green(
         "    assert ratio(1.0, 0.0) == 0.0\n",
     )
     project.append(USER_CONFIG, "# tuned by the team\n")
+    # The user adds a dependency at the end of the list and locks it, as a team would.
+    pyproject = project.read("pyproject.toml").splitlines(keepends=True)
+    end = pyproject.index("]\n", pyproject.index("dependencies = [\n"))
+    pyproject.insert(end, '  "joblib>=1.4",\n')
+    project.write("pyproject.toml", "".join(pyproject))
+    _run(["make", "install"], project.root, project.env)  # writes uv.lock, committed below
     project.commit("user work")
 
+    # Release 0.2.0 adds a dependency at the top of the list, a target, a file and a README line.
+    template.insert_line(
+        "pyproject.toml",
+        _line_after(template, "pyproject.toml", "dependencies = ["),
+        '  "typing-extensions>=4.12",',
+    )
     template.insert_line("README.md", 1, "\nRelease 0.2.0 of the template added this line.")
     template.append("Makefile", "\n.PHONY: hello\nhello: ## Added in 0.2.0\n\t@echo hello\n")
     template.write("CONTRIBUTING.md.jinja", "# Contributing to {{ project_name }}\n")
     template.release("0.2.0")
 
-    proc = make_update(project)
+    proc = make_update(project)  # with .venv installed and uv.lock committed
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert project.answers()["_commit"] == "0.2.0"
     assert (project.root / "CONTRIBUTING.md").is_file()
     assert "hello: ## Added in 0.2.0" in project.read("Makefile")
+    dependencies = tomllib.loads(project.read("pyproject.toml"))["project"]["dependencies"]
+    assert {"joblib>=1.4", "typing-extensions>=4.12"} <= set(dependencies)
+    # The README's next step: `make install` re-locks, then the project is green.
     out = _run(["make", "install", "lint", "test"], project.root, project.env).stdout
     assert "test_features.py" in out
+    _run(["uv", "lock", "--locked"], project.root, project.env)
+
+
+def _line_after(template: Template, rendered: str, line: str) -> int:
+    """Index just after the first line of a template file that is exactly `line`."""
+    return template.source(rendered).read_text().splitlines().index(line) + 1
 
 
 def test_make_update_pins_the_templates_minimum_copier() -> None:
@@ -547,6 +571,12 @@ def test_update_loses_no_user_file(template: Template, tmp_path: Path) -> None:
     project.append("CHANGELOG.md", "\n## [0.2.0]\n\n- Our own release.\n")
     project.append("README.md", "\n## Team notes\n")
     project.path(".editorconfig").unlink()  # the user does not want it
+    generated_configs = sorted(
+        f for f in project.files() if f.startswith("configs/") and f not in user_created
+    )
+    deleted_config = {f for f in generated_configs[:1] if f != USER_CONFIG}
+    for f in deleted_config:
+        project.path(f).unlink()
     project.commit("user work")
     before = project.snapshot()
 
@@ -578,9 +608,12 @@ def test_update_loses_no_user_file(template: Template, tmp_path: Path) -> None:
     readme = project.read("README.md")
     assert readme.endswith("\n## Team notes\n")
     assert "Release 0.2.0 of the template added this line." in readme
-    # What was deleted stays deleted; what the template dropped is gone; what it added is there.
+    # What was deleted stays deleted, except user-owned files, which come back as the template's
+    # default; what the template dropped is gone; what it added is there.
     assert ".editorconfig" not in after
     assert "docs/index.md" not in after
     assert project.read("CONTRIBUTING.md") == "# Contributing to My ML Project\n"
-    assert set(after) == set(before) - {"docs/index.md"} | {"CONTRIBUTING.md"}
+    for f in deleted_config:
+        assert project.read(f) == new.read(f)
+    assert set(after) == set(before) - {"docs/index.md"} | {"CONTRIBUTING.md"} | deleted_config
     assert os.access(project.path("scripts/retrain.sh"), os.X_OK)
