@@ -85,6 +85,14 @@ def test_docs_answer_adds_the_docs_site(render: Callable[..., Path]) -> None:
     assert "docs:" in (project / "Makefile").read_text()
 
 
+def test_platforms_are_recorded_for_later_updates(render: Callable[..., Path]) -> None:
+    project = render(platforms=["databricks", "sagemaker", "kubernetes"])
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["platforms"] == ["databricks", "sagemaker", "kubernetes"]
+    # No deployment descriptions ship yet: the answer is kept so an update adds them.
+    assert project_files(project) == CORE_FILES
+
+
 @pytest.mark.parametrize(
     ("license_id", "first_words", "spdx"),
     [
