@@ -26,33 +26,44 @@ def project_env() -> dict[str, str]:
     env["PATH"] = os.pathsep.join([*_discoverable_pythons(), env.get("PATH", "")])
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     env.pop("VIRTUAL_ENV", None)  # the template's own venv must not leak into the project's
-    # Rendered projects run as on a developer's machine, where Python caches bytecode: without
-    # it every job and test run recompiles the ML stack's sources (seconds per process).
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    # Rendered projects act as on a developer's machine: their `make install` writes uv.lock,
+    # where under CI=true it insists on a committed, up-to-date one (`uv sync --locked`).
+    env.pop("CI", None)
+    # `make test` of this repository must not make a rendered project's `make` a sub-make.
+    for variable in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
+        env.pop(variable, None)
     return env
+
+
+def run_command(
+    args: list[str], cwd: Path, env: Mapping[str, str], *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run a command with stdin closed; on an unexpected failure, fail with its output."""
+    proc = subprocess.run(
+        args,
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(
+            f"`{' '.join(args)}` exited {proc.returncode} in {cwd}\n"
+            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+        )
+    return proc
 
 
 @pytest.fixture(scope="session")
 def run(project_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run a command in a folder; on failure, fail the test with the command's output."""
+    """`run_command` in the project environment, plus per-call `env` overrides."""
 
     def _run(
         args: list[str], cwd: Path, *, check: bool = True, env: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            args,
-            cwd=cwd,
-            env={**project_env, **(env or {})},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            pytest.fail(
-                f"`{' '.join(args)}` exited {proc.returncode} in {cwd}\n"
-                f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
-            )
-        return proc
+        return run_command(args, cwd, {**project_env, **(env or {})}, check=check)
 
     return _run
 

@@ -38,6 +38,12 @@ def test_defaults_are_green(default_project: Path, run: Run) -> None:
     assert list((default_project / "dist").glob("*.tar.gz"))
 
 
+def test_ci_installs_exactly_the_lock(default_project: Path, run: Run) -> None:
+    dry_run = run(["make", "-n", "install", "CI=true"], cwd=default_project).stdout
+    assert "sync --locked" in dry_run
+    run(["make", "install", "CI=true"], cwd=default_project)  # uv.lock is current
+
+
 def test_make_help_lists_the_targets(default_project: Path, run: Run) -> None:
     out = run(["make"], cwd=default_project).stdout
     for target in ("install", "lint", "format", "test", "build", "clean", "train", "pipeline"):

@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, run_command
+
 PACKAGE = "my_ml_project"  # the default answers' package
 USER_CONFIG = "configs/train.yaml"  # a job config: user-owned (`_skip_if_exists`)
 DOCS_INDEX_SOURCE = "{% if use_docs %}docs{% endif %}/index.md.jinja"
@@ -41,27 +42,6 @@ GIT_IDENTITY = {
 COPY_IGNORE = shutil.ignore_patterns(
     "__pycache__", "*.py[co]", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".venv"
 )
-
-
-def _run(
-    args: list[str], cwd: Path, env: Mapping[str, str], *, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """Run a command with stdin closed; on an unexpected failure, fail with its output."""
-    proc = subprocess.run(
-        args,
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if check and proc.returncode != 0:
-        pytest.fail(
-            f"`{' '.join(args)}` exited {proc.returncode} in {cwd}\n"
-            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
-        )
-    return proc
 
 
 class Template:
@@ -106,11 +86,11 @@ class Template:
         path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
     def release(self, version: str) -> None:
-        _run([*GIT, "add", "-A"], self.root, self.env)
-        _run(
+        run_command([*GIT, "add", "-A"], self.root, self.env)
+        run_command(
             [*GIT, "commit", "-q", "--allow-empty", "-m", f"release {version}"], self.root, self.env
         )
-        _run([*GIT, "tag", version], self.root, self.env)
+        run_command([*GIT, "tag", version], self.root, self.env)
 
 
 class Project:
@@ -140,7 +120,7 @@ class Project:
         self.write(relpath, "".join(lines))
 
     def git(self, *args: str, check: bool = True) -> str:
-        return _run([*GIT, *args], self.root, self.env, check=check).stdout
+        return run_command([*GIT, *args], self.root, self.env, check=check).stdout
 
     def commit(self, message: str) -> None:
         self.git("add", "-A")
@@ -150,7 +130,7 @@ class Project:
         return self.git("status", "--porcelain") == ""
 
     def copier(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return _run([*COPIER, *args], self.root, self.env, check=check)
+        return run_command([*COPIER, *args], self.root, self.env, check=check)
 
     def files(self) -> set[str]:
         """Every file, tracked, untracked or ignored, outside .git."""
@@ -200,9 +180,9 @@ def untagged_template(tmp_path: Path, env: dict[str, str]) -> Template:
             "{% if 'kubernetes' in platforms %}deploy{% endif %}/kubernetes/kustomization.yaml",
             "resources: []\n",
         )
-    _run([*GIT, "init", "-q"], root, env)
-    _run([*GIT, "add", "-A"], root, env)
-    _run([*GIT, "commit", "-q", "-m", "work in progress"], root, env)
+    run_command([*GIT, "init", "-q"], root, env)
+    run_command([*GIT, "add", "-A"], root, env)
+    run_command([*GIT, "commit", "-q", "-m", "work in progress"], root, env)
     return tpl
 
 
@@ -219,7 +199,7 @@ def render(
         args += ["--data", item]
     if ref:
         args += ["--vcs-ref", ref]
-    _run([*COPIER, *args, str(template.root), str(dest)], template.root.parent, template.env)
+    run_command([*COPIER, *args, str(template.root), str(dest)], template.root.parent, template.env)
     project = Project(dest, template.env)
     if commit:
         project.git("init", "-q")
@@ -230,7 +210,7 @@ def render(
 def make_update(project: Project, *variables: str) -> subprocess.CompletedProcess[str]:
     """The project's `make update`, with copier from this test environment (no download)."""
     copier = " ".join(COPIER)
-    return _run(
+    return run_command(
         ["make", "update", f"COPIER={copier}", *variables], project.root, project.env, check=False
     )
 
@@ -284,7 +264,9 @@ def test_update_brings_template_changes_and_keeps_user_edits(
             "<<<<<<< before updating\n# Makefile header edited by the user\n=======\n"
             "# Makefile header edited by the template\n>>>>>>> after updating\n"
         )
-        check = _run([*GIT, "diff", "--check", "HEAD"], project.root, project.env, check=False)
+        check = run_command(
+            [*GIT, "diff", "--check", "HEAD"], project.root, project.env, check=False
+        )
         assert "Makefile:1: leftover conflict marker" in check.stdout
     else:
         assert unmerged == []
@@ -322,7 +304,7 @@ def test_update_without_conflicts_keeps_the_project_green(
     end = pyproject.index("]\n", pyproject.index("dependencies = [\n"))
     pyproject.insert(end, '  "joblib>=1.4",\n')
     project.write("pyproject.toml", "".join(pyproject))
-    _run(["make", "install"], project.root, project.env)  # writes uv.lock, committed below
+    run_command(["make", "install"], project.root, project.env)  # writes uv.lock, committed below
     project.commit("user work")
 
     # Release 0.2.0 adds a dependency at the top of the list, a target, a file and a README line.
@@ -344,9 +326,9 @@ def test_update_without_conflicts_keeps_the_project_green(
     dependencies = tomllib.loads(project.read("pyproject.toml"))["project"]["dependencies"]
     assert {"joblib>=1.4", "typing-extensions>=4.12"} <= set(dependencies)
     # The README's next step: `make install` re-locks, then the project is green.
-    out = _run(["make", "install", "lint", "test"], project.root, project.env).stdout
+    out = run_command(["make", "install", "lint", "test"], project.root, project.env).stdout
     assert "test_features.py" in out
-    _run(["uv", "lock", "--locked"], project.root, project.env)
+    run_command(["uv", "lock", "--locked"], project.root, project.env)
 
 
 def _line_after(template: Template, rendered: str, line: str) -> int:
