@@ -47,7 +47,7 @@ BASE_RECIPE = "debootstrap-minbase-python3-v1"
 # Budget of the default image: ~120 MB of Debian and Python, ~310 MB of dependencies (scipy,
 # pandas, scikit-learn, numpy, MLflow, SQLAlchemy ...) and ~115 MB of their compiled bytecode
 # (`--build-arg COMPILE_BYTECODE=0` leaves that out, for ~3 s more at every start).
-MAX_IMAGE_MB = 600
+MAX_IMAGE_MB = 560  # regression guard: the 450 MB target is not met (see the README)
 IMAGE = "localhost/copier-mlops-test/my-ml-project:container-test"
 
 
