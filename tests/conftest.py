@@ -36,9 +36,14 @@ def project_env() -> dict[str, str]:
 
 
 def run_command(
-    args: list[str], cwd: Path, env: Mapping[str, str], *, check: bool = True
+    args: list[str],
+    cwd: Path | None,
+    env: Mapping[str, str],
+    *,
+    check: bool = True,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command with stdin closed; on an unexpected failure, fail with its output."""
+    """Run a command with stdin closed; on an unexpected failure, fail with its output's end."""
     proc = subprocess.run(
         args,
         cwd=cwd,
@@ -46,12 +51,13 @@ def run_command(
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
+        timeout=timeout,
         check=False,
     )
     if check and proc.returncode != 0:
         pytest.fail(
             f"`{' '.join(args)}` exited {proc.returncode} in {cwd}\n"
-            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+            f"--- stdout ---\n{proc.stdout[-5000:]}\n--- stderr ---\n{proc.stderr[-5000:]}"
         )
     return proc
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, project_files
+from conftest import REPO, project_files, run_command
 
 DOCKERFILE = REPO / "template" / "{% if use_docker %}Dockerfile{% endif %}.jinja"
 HADOLINT = Path(sys.executable).with_name("hadolint")
@@ -138,21 +138,7 @@ class Buildah:
     def __call__(
         self, *args: str, check: bool = True, timeout: float = 600, cwd: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            ["buildah", *args],
-            env=self.env,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            pytest.fail(
-                f"`buildah {' '.join(args)}` exited {proc.returncode}\n"
-                f"--- stdout ---\n{proc.stdout[-5000:]}\n--- stderr ---\n{proc.stderr[-5000:]}"
-            )
-        return proc
+        return run_command(["buildah", *args], cwd, self.env, check=check, timeout=timeout)
 
     def exists(self, image: str) -> bool:
         return self("inspect", "--type", "image", image, check=False).returncode == 0
