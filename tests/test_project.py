@@ -36,6 +36,20 @@ def test_defaults_are_green(default_project: Path, run: Run) -> None:
         "my_ml_project-0.1.0-py3-none-any.whl"
     ]
     assert list((default_project / "dist").glob("*.tar.gz"))
+    stale = default_project / "src/my_ml_project/__pycache__/stale.cpython-311.pyc"
+    stale.parent.mkdir(exist_ok=True)
+    stale.write_bytes(b"")
+    run(["make", "clean"], cwd=default_project)
+    assert not (default_project / "dist").exists()
+    assert not stale.parent.exists()
+    assert list((default_project / ".venv").rglob("*.pyc"))  # the environment keeps its bytecode
+
+
+def test_format_changes_nothing_in_a_fresh_project(default_project: Path, run: Run) -> None:
+    sources = [*default_project.glob("src/**/*.py"), *default_project.glob("tests/**/*.py")]
+    before = {path: path.read_bytes() for path in sources}
+    run(["make", "format"], cwd=default_project)
+    assert {path: path.read_bytes() for path in sources} == before
 
 
 def test_ci_installs_exactly_the_lock(default_project: Path, run: Run) -> None:
