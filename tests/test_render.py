@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import project_files
+from conftest import REPO, project_files
 
 CORE_FILES = {
     ".copier-answers.yml",
@@ -152,6 +152,5 @@ def test_rendered_python_is_ruff_clean_as_rendered(
 
 
 def test_template_docs_site_builds(run: Callable[..., object], tmp_path: Path) -> None:
-    repo = Path(__file__).resolve().parents[1]
-    run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path)], cwd=repo)
+    run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path)], cwd=REPO)
     assert (tmp_path / "questions" / "index.html").is_file()

