@@ -238,6 +238,15 @@ def _ca_bundle() -> Path:
     pytest.fail("no CA bundle found (set SSL_CERT_FILE)")
 
 
+def _build_once(buildah: Buildah, image: str, build: Callable[[Path], None]) -> str:
+    """`build(tmp)` makes `image` unless the store has it; one builder at a time."""
+    with _locked(buildah.cache):
+        if not buildah.exists(image):
+            with tempfile.TemporaryDirectory(dir=buildah.cache / "tmp") as tmp:
+                build(Path(tmp))
+    return image
+
+
 @pytest.fixture(scope="session")
 def python_image(buildah: Buildah) -> str:
     """Local stand-in for python:3.11-slim-bookworm: debootstrap minbase + python3, trimmed."""
@@ -245,36 +254,35 @@ def python_image(buildah: Buildah) -> str:
     recipe = json.dumps([BASE_RECIPE, suite, mirror, hashlib.sha256(ca).hexdigest()])
     digest = hashlib.sha256(recipe.encode()).hexdigest()[:12]
     image = f"localhost/copier-mlops-test/python:3.11-{digest}"
-    with _locked(buildah.cache):
-        if buildah.exists(image):
-            return image
-        with tempfile.TemporaryDirectory(dir=buildah.cache / "tmp") as tmp:
-            rootfs = Path(tmp) / "rootfs"
-            proc = subprocess.run(
-                [_tool("debootstrap") or "debootstrap", "--variant=minbase", "--include=python3",
-                 suite, str(rootfs), mirror],
-                capture_output=True, text=True, timeout=900, check=False,
-            )  # fmt: skip
-            if proc.returncode != 0:
-                pytest.fail(f"debootstrap {suite} from {mirror} failed:\n{proc.stdout[-3000:]}")
-            for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc",
-                         "usr/share/man", "usr/share/info", "usr/share/locale"):  # fmt: skip
-                for path in (rootfs / junk).glob("*"):
-                    if path.is_file() or path.is_symlink():
-                        path.unlink()
-                    elif path.name != "partial":
-                        shutil.rmtree(path)
-            (rootfs / "etc/ssl/certs").mkdir(parents=True, exist_ok=True)
-            (rootfs / "etc/ssl/certs/ca-certificates.crt").write_bytes(ca)
-            buildah.commit_rootfs(
-                rootfs, image,
-                "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "--env", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
-                "--env", "LANG=C.UTF-8",
-                "--cmd", "python3",
-            )  # fmt: skip
+
+    def build(tmp: Path) -> None:
+        rootfs = tmp / "rootfs"
+        proc = subprocess.run(
+            [_tool("debootstrap") or "debootstrap", "--variant=minbase", "--include=python3",
+             suite, str(rootfs), mirror],
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            pytest.fail(f"debootstrap {suite} from {mirror} failed:\n{proc.stdout[-3000:]}")
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc",
+                     "usr/share/man", "usr/share/info", "usr/share/locale"):  # fmt: skip
+            for path in (rootfs / junk).glob("*"):
+                if path.is_file() or path.is_symlink():
+                    path.unlink()
+                elif path.name != "partial":
+                    shutil.rmtree(path)
+        (rootfs / "etc/ssl/certs").mkdir(parents=True, exist_ok=True)
+        (rootfs / "etc/ssl/certs/ca-certificates.crt").write_bytes(ca)
+        buildah.commit_rootfs(
+            rootfs, image,
+            "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "--env", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+            "--env", "LANG=C.UTF-8",
+            "--cmd", "python3",
+        )  # fmt: skip
         buildah.prune_other_tags(image)
-    return image
+
+    return _build_once(buildah, image, build)
 
 
 @pytest.fixture(scope="session")
@@ -285,22 +293,21 @@ def uv_image(buildah: Buildah) -> str:
     assert match, "the Dockerfile must pin ghcr.io/astral-sh/uv to an exact version"
     version = match.group(1)
     image = f"localhost/copier-mlops-test/uv:{version}"
-    with _locked(buildah.cache):
-        if buildah.exists(image):
-            return image
-        with tempfile.TemporaryDirectory(dir=buildah.cache / "tmp") as tmp:
-            target = Path(tmp) / "wheel"
-            subprocess.run(
-                [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--no-deps",
-                 "--target", str(target), f"uv=={version}"],
-                check=True, timeout=300,
-            )  # fmt: skip
-            tree = Path(tmp) / "tree"
-            tree.mkdir()
-            for binary in ("uv", "uvx"):
-                shutil.copy2(target / "bin" / binary, tree / binary)
-            buildah.commit_rootfs(tree, image)
-    return image
+
+    def build(tmp: Path) -> None:
+        target = tmp / "wheel"
+        subprocess.run(
+            [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--no-deps",
+             "--target", str(target), f"uv=={version}"],
+            check=True, timeout=300,
+        )  # fmt: skip
+        tree = tmp / "tree"
+        tree.mkdir()
+        for binary in ("uv", "uvx"):
+            shutil.copy2(target / "bin" / binary, tree / binary)
+        buildah.commit_rootfs(tree, image)
+
+    return _build_once(buildah, image, build)
 
 
 _SERVE_DRIVER = r"""
