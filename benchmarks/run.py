@@ -1,13 +1,14 @@
 """Measure the template's speed targets on this machine and write benchmarks/results.md.
 
 Figures: render time (all options), copy -> green `make install lint test` with a warm uv cache,
-`make pipeline`, single-row predict latency (in-process and over loopback HTTP), the rendered
-project's install size. Run with `make bench`; numbers depend on the machine, so they are
-reported, never asserted.
+`make pipeline`, single-row predict latency (in-process and over loopback HTTP), a bounded load
+test of the service on loopback, the rendered project's install size. Run with `make bench`;
+numbers depend on the machine, so they are reported, never asserted.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -82,6 +83,105 @@ result["service_http_loopback_ms"] = p50(http)
 server.should_exit = True
 print(json.dumps(result))
 """
+
+
+LOAD_CLIENTS = 4  # concurrent keep-alive connections
+LOAD_REQUESTS = {1: 2_000, 1_000: 60}  # rows per request -> requests sent (bounded)
+
+
+def _rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory (VmRSS) or its peak (VmHWM) from /proc, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _post(connection: http.client.HTTPConnection, body: bytes) -> tuple[int, float]:
+    start = time.perf_counter()
+    connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    response.read()
+    return response.status, time.perf_counter() - start
+
+
+def load_test(project: Path, environment: dict[str, str]) -> dict[str, str]:
+    """Serve the champion on loopback and send bounded bursts of 1- and 1,000-row requests.
+
+    Reports throughput, p50/p99 latency per request size, `/health` latency while 1,000-row
+    requests are scored, and the server's memory before, after and at its peak.
+    """
+    import concurrent.futures
+    import socket
+    import statistics
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [str(project / ".venv/bin/my-ml-project"), "serve", "--port", str(port)],
+        cwd=project, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(240):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.25)
+        header, *rows = (project / "data/inference.csv").read_text().splitlines()
+        names = header.split(",")
+        records = [
+            {n: float(v) for n, v in zip(names, row.split(","), strict=True) if n != "sample_id"}
+            for row in rows
+        ]
+        figures = {"server RSS before (MB)": f"{_rss_mb(server.pid):.0f}"}
+        for size, count in LOAD_REQUESTS.items():
+            body = json.dumps({"records": (records * (size // len(records) + 1))[:size]}).encode()
+            per_client = count // LOAD_CLIENTS
+
+            def client(body: bytes = body, per_client: int = per_client) -> list[float]:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                times = []
+                for _ in range(per_client):
+                    status, seconds = _post(connection, body)
+                    assert status == 200, status
+                    times.append(seconds)
+                connection.close()
+                return times
+
+            health: list[float] = []
+            started = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(LOAD_CLIENTS + 1) as pool:
+                futures = [pool.submit(client) for _ in range(LOAD_CLIENTS)]
+                while size > 1 and not all(f.done() for f in futures):
+                    probe = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    start = time.perf_counter()
+                    probe.request("GET", "/health")
+                    probe.getresponse().read()
+                    health.append(time.perf_counter() - start)
+                    probe.close()
+                    time.sleep(0.05)
+                latencies = sorted(t for f in futures for t in f.result())
+            elapsed = time.perf_counter() - started
+            p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+            figures[f"{size}-row requests/s ({LOAD_CLIENTS} clients)"] = (
+                f"{len(latencies) / elapsed:.0f}"
+            )
+            figures[f"{size}-row p50 / p99 (ms)"] = (
+                f"{statistics.median(latencies) * 1000:.1f} / {p99 * 1000:.1f}"
+            )
+            if health:
+                figures["`/health` p50 / max while 1,000-row requests run (ms)"] = (
+                    f"{statistics.median(health) * 1000:.1f} / {max(health) * 1000:.1f}"
+                )
+        figures["server RSS after / peak (MB)"] = (
+            f"{_rss_mb(server.pid):.0f} / {_rss_mb(server.pid, 'VmHWM'):.0f}"
+        )
+        return figures
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def env() -> dict[str, str]:
@@ -168,6 +268,8 @@ def main() -> None:
             f"{latency['service_in_process_ms']:.2f} ms", "≤ 5 ms")  # fmt: skip
         add("single-row `POST /predict` p50, HTTP on loopback",
             f"{latency['service_http_loopback_ms']:.2f} ms")  # fmt: skip
+        for name, value in load_test(project, environment).items():
+            add(f"load test: {name}", value)
         venv = sum(f.stat().st_size for f in (project / ".venv").rglob("*") if f.is_file())
         add("rendered project's .venv size (with dev tools)", f"{venv / 2**20:.0f} MiB")
         shutil.rmtree(root, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import subprocess
@@ -70,14 +71,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _http(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
+def _http(
+    url: str, body: dict[str, Any] | None = None, raw: bytes | None = None
+) -> tuple[int, Any]:
+    data = raw if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        return error.code, json.loads(error.read() or b"null")
 
 
 @pytest.fixture(scope="module")
@@ -141,15 +144,38 @@ def test_malformed_data_fails_the_job_with_one_clear_line(default_project: Path,
 
 def test_service_answers_over_http(trained_project: Path, service: str) -> None:
     status, health = _http(f"{service}/health")
-    assert (status, health["status"]) == (200, "ok")
-    row = dict.fromkeys(inference_columns(trained_project), 1.0)
+    assert (status, health["status"], health["model_version"]) == (200, "ok", "1")
+    features = [c for c in inference_columns(trained_project) if c != "sample_id"]
+    row = dict.fromkeys(features, 1.0)
     status, body = _http(f"{service}/predict", {"records": [row]})
     assert status == 200
     assert body["predictions"][0] in (0, 1)
     status, body = _http(f"{service}/predict", {"records": [{"mean_radius": "x"}]})
     assert status == 422
     assert "mean_radius" in json.dumps(body)
+    # Hostile input: non-finite numbers, an oversized body; the service keeps serving.
+    nan_body = json.dumps({"records": [row]}).replace("1.0", "NaN", 1).encode()
+    status, body = _http(f"{service}/predict", raw=nan_body)
+    assert status == 422
+    assert body["detail"][0]["msg"] == "Input should be a finite number"
+    assert _status_of_announced_body(service, "/predict", 4 * 1024 * 1024 + 1) == 413
+    assert _http(f"{service}/docs")[0] == 404  # interactive docs only with `docs: true`
     assert _http(f"{service}/health")[0] == 200
+
+
+def _status_of_announced_body(base: str, path: str, length: int) -> int:
+    """Status of a POST whose headers announce `length` bytes: a capped server answers before
+    the body is sent (it would drop the connection in the middle of a real upload)."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.putrequest("POST", path)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(length))
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def inference_columns(project: Path) -> list[str]:

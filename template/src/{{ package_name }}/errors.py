@@ -2,16 +2,24 @@
 
 
 class JobError(Exception):
-    """A job cannot run: bad config, bad data or a missing model."""
+    """A job cannot run: bad config, bad data, a missing model or an unusable store."""
 
 
 class ConfigError(JobError):
-    """A config file is missing, malformed or holds unknown or invalid keys."""
+    """A config file or override is missing, malformed or holds unknown or invalid keys."""
 
 
 class DataError(JobError):
-    """An input table is missing, empty or does not match the expected schema."""
+    """An input table is missing, unreadable or off-schema, or an output cannot be written."""
 
 
-class ModelNotFoundError(JobError):
+class ModelError(JobError):
+    """A model cannot be found, loaded or trained."""
+
+
+class ModelNotFoundError(ModelError):
     """No model exists at the requested URI, registry name or alias."""
+
+
+class TrackingError(JobError):
+    """The MLflow tracking store or registry cannot be reached or is damaged."""

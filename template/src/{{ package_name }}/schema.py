@@ -1,49 +1,81 @@
-"""The columns the model reads: one typed record, the single source of the feature schema."""
+"""The table the model reads, declared once: its feature columns, their valid ranges, the label.
+
+Both checks of incoming rows are derived from these declarations: `data` builds the pandera
+schema that validates tables for the jobs, and `Features` below is the record the service
+validates, so a column or a bound changes in one place.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ConfigDict, Field, create_model
 
 
-class Features(BaseModel):
-    """One row of model input: the 30 measurements of the breast-cancer dataset."""
+@dataclass(frozen=True)
+class Feature:
+    """A numeric model input: always a finite number, within its bounds when they are given."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
-    mean_radius: float
-    mean_texture: float
-    mean_perimeter: float
-    mean_area: float
-    mean_smoothness: float
-    mean_compactness: float
-    mean_concavity: float
-    mean_concave_points: float
-    mean_symmetry: float
-    mean_fractal_dimension: float
-    radius_error: float
-    texture_error: float
-    perimeter_error: float
-    area_error: float
-    smoothness_error: float
-    compactness_error: float
-    concavity_error: float
-    concave_points_error: float
-    symmetry_error: float
-    fractal_dimension_error: float
-    worst_radius: float
-    worst_texture: float
-    worst_perimeter: float
-    worst_area: float
-    worst_smoothness: float
-    worst_compactness: float
-    worst_concavity: float
-    worst_concave_points: float
-    worst_symmetry: float
-    worst_fractal_dimension: float
+    name: str
+    minimum: float | None = None
+    maximum: float | None = None
 
 
-FEATURES: tuple[str, ...] = tuple(Features.model_fields)
-"""Feature columns, in the order the model expects them."""
+_MEASUREMENTS = (
+    "mean_radius",
+    "mean_texture",
+    "mean_perimeter",
+    "mean_area",
+    "mean_smoothness",
+    "mean_compactness",
+    "mean_concavity",
+    "mean_concave_points",
+    "mean_symmetry",
+    "mean_fractal_dimension",
+    "radius_error",
+    "texture_error",
+    "perimeter_error",
+    "area_error",
+    "smoothness_error",
+    "compactness_error",
+    "concavity_error",
+    "concave_points_error",
+    "symmetry_error",
+    "fractal_dimension_error",
+    "worst_radius",
+    "worst_texture",
+    "worst_perimeter",
+    "worst_area",
+    "worst_smoothness",
+    "worst_compactness",
+    "worst_concavity",
+    "worst_concave_points",
+    "worst_symmetry",
+    "worst_fractal_dimension",
+)
+
+FEATURE_COLUMNS: tuple[Feature, ...] = tuple(Feature(name, minimum=0.0) for name in _MEASUREMENTS)
+"""The 30 measurements of the breast-cancer dataset, in model order; none is negative."""
+
+FEATURES: tuple[str, ...] = tuple(feature.name for feature in FEATURE_COLUMNS)
+"""Feature column names, in the order the model expects them."""
 
 TARGET = "target"
 """Label column: 1 when the tumour is benign, 0 when it is malignant."""
+
+LABELS = (0, 1)
+"""The values the label may take."""
+
+
+def _record_field(feature: Feature) -> Any:
+    return (float, Field(ge=feature.minimum, le=feature.maximum))
+
+
+Features = create_model(
+    "Features",
+    __config__=ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True),
+    __doc__="One row of model input: every feature, finite and in range, and nothing else.",
+    **{feature.name: _record_field(feature) for feature in FEATURE_COLUMNS},
+)
+"""The service's record model, derived from `FEATURE_COLUMNS`."""
