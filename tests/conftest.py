@@ -90,3 +90,47 @@ def render(copie: Any) -> Callable[..., Path]:
 def project_files(project: Path) -> set[str]:
     """Relative paths of every file in a rendered project."""
     return {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
+
+
+# --- platforms ----------------------------------------------------------------------------------
+
+# Every file `platforms: [kubernetes]` adds to a project, and nothing else (tests/test_render.py,
+# tests/test_update.py and tests/test_kubernetes.py hold projects to exactly this set).
+KUBERNETES_FILES = {
+    ".github/workflows/kubernetes.yml",
+    "configs/kustomization.yaml",
+    *(
+        f"deploy/kubernetes/base/{name}.yaml"
+        for name in (
+            "kustomization",
+            "namespace",
+            "serviceaccount",
+            "workspace-pvc",
+            "train-cronjob",
+            "predict-cronjob",
+            "monitor-cronjob",
+            "serve-deployment",
+            "serve-service",
+            "serve-hpa",
+            "serve-pdb",
+            "networkpolicy-baseline",
+            "networkpolicy-serve",
+            "networkpolicy-tracking",
+        )
+    ),
+    *(
+        f"deploy/kubernetes/components/mlflow/{name}.yaml"
+        for name in (
+            "kustomization",
+            "deployment",
+            "service",
+            "pvc",
+            "networkpolicy-server",
+            "networkpolicy-clients",
+        )
+    ),
+    "deploy/kubernetes/overlays/dev/kustomization.yaml",
+    "deploy/kubernetes/overlays/prod/kustomization.yaml",
+    "deploy/kubernetes/transformers/predict-shards/kustomization.yaml",
+    "deploy/kubernetes/transformers/predict-shards/replacements.yaml",
+}

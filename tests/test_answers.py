@@ -48,6 +48,10 @@ def copy_with(answers: dict[str, str], dst: Path) -> subprocess.CompletedProcess
         ({"description": 'say "hi"'}, "must not contain double quotes or backslashes"),
         ({"python_version": "3.9"}, "python_version"),
         ({"license": "GPL"}, "license"),
+        (
+            {"platforms": "[kubernetes]", "use_docker": "false"},
+            "The kubernetes platform runs the project's image",
+        ),
     ],
 )
 def test_invalid_answer_is_refused_and_writes_nothing(

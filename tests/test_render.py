@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, project_files
+from conftest import KUBERNETES_FILES, REPO, project_files
 
 CORE_FILES = {
     ".copier-answers.yml",
@@ -74,7 +74,8 @@ DOCS_FILES = {"mkdocs.yml", "docs/index.md"}
 
 def test_defaults_render_the_core_project(render: Callable[..., Path]) -> None:
     project = render()
-    assert project_files(project) == CORE_FILES
+    assert project_files(project) == CORE_FILES  # no platform: no deploy/, no platform workflow
+    assert "k8s-" not in (project / "Makefile").read_text()
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["package_name"] == "my_ml_project"
     assert answers["platforms"] == []
@@ -91,8 +92,15 @@ def test_platforms_are_recorded_for_later_updates(render: Callable[..., Path]) -
     project = render(platforms=["databricks", "sagemaker", "kubernetes"])
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["platforms"] == ["databricks", "sagemaker", "kubernetes"]
-    # No deployment descriptions ship yet: the answer is kept so an update adds them.
-    assert project_files(project) == CORE_FILES
+    # The answer is kept so an update adds or removes each platform's files.
+    assert project_files(project) == CORE_FILES | KUBERNETES_FILES
+
+
+def test_kubernetes_adds_exactly_its_files(render: Callable[..., Path]) -> None:
+    project = render(platforms=["kubernetes"])
+    assert project_files(project) == CORE_FILES | KUBERNETES_FILES
+    assert "k8s-apply:" in (project / "Makefile").read_text()
+    assert "## Kubernetes" in (project / "README.md").read_text()
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import REPO, run_command
+from conftest import KUBERNETES_FILES, REPO, run_command
 
 PACKAGE = "my_ml_project"  # the default answers' package
 USER_CONFIG = "configs/train.yaml"  # a job config: user-owned (`_skip_if_exists`)
@@ -175,19 +175,10 @@ def untagged_template(tmp_path: Path, env: dict[str, str]) -> Template:
     tpl = Template(root, env)
     if not tpl.source(USER_CONFIG).exists():  # until the ML core ships its job configs
         tpl.write(USER_CONFIG, "# Settings of the train job.\nseed: 42\n")
-    if not _platform_sources(tpl, "kubernetes"):  # until the platform files land
-        tpl.write(
-            "{% if 'kubernetes' in platforms %}deploy{% endif %}/kubernetes/kustomization.yaml",
-            "resources: []\n",
-        )
     run_command([*GIT, "init", "-q"], root, env)
     run_command([*GIT, "add", "-A"], root, env)
     run_command([*GIT, "commit", "-q", "-m", "work in progress"], root, env)
     return tpl
-
-
-def _platform_sources(tpl: Template, platform: str) -> list[Path]:
-    return [p for p in (tpl.root / "template").rglob("*") if f"'{platform}' in platforms" in str(p)]
 
 
 def render(
@@ -460,15 +451,15 @@ def test_changing_answers_adds_and_removes_generated_files(
     assert project.files() == expected
     added = expected - before
     assert {"mkdocs.yml", "docs/index.md"} <= added
-    platform_files = sorted(f for f in added if f != "mkdocs.yml" and not f.startswith("docs/"))
-    assert platform_files  # the kubernetes files
+    assert added - {"mkdocs.yml", "docs/index.md"} == KUBERNETES_FILES
     assert project.answers()["platforms"] == ["kubernetes"]
     assert "docs:" in project.read("Makefile")
+    assert "k8s-apply:" in project.read("Makefile")
     project.commit("docs and kubernetes")
 
     # The user edits a generated page and adds files in the generated folders.
     project.append("docs/index.md", "\nOur own introduction.\n")
-    user_files = {"docs/guide.md", f"{Path(platform_files[0]).parent.as_posix()}/team-notes.md"}
+    user_files = {"docs/guide.md", "deploy/kubernetes/overlays/staging/kustomization.yaml"}
     for f in user_files:
         project.write(f, "written by the team\n")
     project.commit("user docs")
@@ -478,6 +469,7 @@ def test_changing_answers_adds_and_removes_generated_files(
     # what the template no longer generates) and stays recoverable from git.
     assert project.files() == before | user_files
     assert "docs:" not in project.read("Makefile")
+    assert "k8s-" not in project.read("Makefile")
     assert "Our own introduction." in project.git("show", "HEAD:docs/index.md")
     assert project.answers()["use_docs"] is False
 

@@ -32,7 +32,7 @@ PINNED_USES = re.compile(r"^\s*(?:-\s+)?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) 
 ANSWER_SETS = {
     "defaults": {},
     "no-docker": {"use_docker": False},
-    "py313": {"python_version": "3.13"},
+    "py313-kubernetes": {"python_version": "3.13", "platforms": ["kubernetes"]},
 }
 
 
@@ -45,7 +45,8 @@ def rendered(request: pytest.FixtureRequest, copie_session: Any) -> tuple[Path, 
     answers: dict[str, Any] = ANSWER_SETS[request.param]
     result = copie_session.copy(extra_answers=answers, vcs_ref="HEAD")
     assert result.exit_code == 0, result.exception
-    return Path(result.project_dir), {"python_version": "3.11", "use_docker": True, **answers}
+    defaults = {"python_version": "3.11", "use_docker": True, "platforms": []}
+    return Path(result.project_dir), {**defaults, **answers}
 
 
 def workflow_files(project: Path) -> list[Path]:
@@ -340,10 +341,91 @@ def test_dependabot_watches_every_ecosystem(rendered: tuple[Path, dict[str, Any]
     updates = {u["package-ecosystem"]: u for u in config["updates"]}
     expected = {"uv", "github-actions"} | ({"docker"} if answers["use_docker"] else set())
     assert set(updates) == expected
-    for update in updates.values():
-        assert update["directory"] == "/"
+    for ecosystem, update in updates.items():
+        if ecosystem == "docker" and "kubernetes" in answers["platforms"]:  # + the MLflow image
+            assert update["directories"] == ["/", "/deploy/kubernetes/components/mlflow"]
+        else:
+            assert update["directory"] == "/"
         assert update["schedule"]["interval"] == "weekly"
         assert update["cooldown"]["default-days"] >= 7
+
+
+# --- the Kubernetes deployment workflow ---------------------------------------------------------
+
+K8S_PATHS = ["deploy/kubernetes/**", "configs/**", ".github/workflows/kubernetes.yml"]
+
+
+def test_kubernetes_workflow_renders_pull_requests_and_applies_main(
+    rendered: tuple[Path, dict[str, Any]],
+) -> None:
+    project, answers = rendered
+    path = project / ".github" / "workflows" / "kubernetes.yml"
+    if "kubernetes" not in answers["platforms"]:
+        assert not path.exists()
+        return
+    workflow = load(path)
+    assert workflow["on"] == {
+        "pull_request": {"paths": K8S_PATHS},
+        "push": {"branches": ["main"], "paths": K8S_PATHS},
+    }
+    # Pull requests cancel superseded checks; applies on main queue instead.
+    cancel = "${{ github.event_name == 'pull_request' }}"
+    assert workflow["concurrency"]["cancel-in-progress"] == cancel
+    jobs = workflow["jobs"]
+    assert set(jobs) == {"render", "apply"}
+    render, apply = jobs["render"], jobs["apply"]
+    assert render["permissions"] == apply["permissions"] == {"contents": "read"}
+    runs = {name: [s["run"] for s in steps(job) if "run" in s] for name, job in jobs.items()}
+    assert runs["render"] == ["make k8s-validate", "make k8s-render ENV=prod"]
+    assert runs["apply"][-1] == "make k8s-apply k8s-rollout ENV=prod"
+    makefile = (project / "Makefile").read_text()
+    for target in ("k8s-validate", "k8s-render", "k8s-apply", "k8s-rollout"):
+        assert f"\n{target}:" in makefile, target
+
+    # Cluster credentials exist only in the apply job, which runs on pushes to main (the only
+    # branch the push trigger takes) in the protected environment, after the render passed.
+    assert "secrets." not in yaml.safe_dump(render)
+    assert apply["needs"] == "render"
+    assert apply["if"] == "github.event_name == 'push'"
+    assert apply["environment"] == {"name": "production"}
+    holders = [s for s in steps(apply) if "secrets." in yaml.safe_dump(s)]
+    assert [s.get("env") for s in holders] == [
+        {
+            "KUBECONFIG_DATA": "${{ secrets.KUBECONFIG }}",
+            "KUBECONFIG_PATH": "${{ runner.temp }}/kubeconfig",
+        }
+    ]
+
+
+def test_kubeconfig_step_writes_a_private_file_or_warns(
+    rendered: tuple[Path, dict[str, Any]],
+    run: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+) -> None:
+    """The apply job's one shell script, run as the runner runs it, with and without a secret."""
+    project, answers = rendered
+    path = project / ".github" / "workflows" / "kubernetes.yml"
+    if "kubernetes" not in answers["platforms"]:
+        assert not path.exists()
+        return
+    apply = load(path)["jobs"]["apply"]
+    step = next(s for s in steps(apply) if s.get("id") == "credentials")
+    script = ["bash", "-eo", "pipefail", "-c", step["run"]]
+    kubeconfig, outputs = tmp_path / "kubeconfig", tmp_path / "outputs"
+    env = {"KUBECONFIG_PATH": str(kubeconfig), "GITHUB_OUTPUT": str(outputs)}
+
+    missing = run(script, cwd=project, env={**env, "KUBECONFIG_DATA": ""})
+    assert "::warning::no KUBECONFIG secret" in missing.stdout
+    assert outputs.read_text() == "configured=false\n"
+    assert not kubeconfig.exists()
+
+    outputs.unlink()
+    run(script, cwd=project, env={**env, "KUBECONFIG_DATA": "apiVersion: v1\nkind: Config"})
+    assert outputs.read_text() == "configured=true\n"
+    assert kubeconfig.read_text() == "apiVersion: v1\nkind: Config\n"
+    assert kubeconfig.stat().st_mode & 0o777 == 0o600
+    run_if = next(s["if"] for s in steps(apply) if "make k8s-apply" in s.get("run", ""))
+    assert run_if == "steps.credentials.outputs.configured == 'true'"
 
 
 # --- pre-commit on a rendered project ----------------------------------------------------------
