@@ -17,8 +17,8 @@ lint: ## Lint and format-check the template's tests
 	$(UV) run ruff format --check .
 
 .PHONY: test
-test: ## Run the whole template test suite
-	$(UV) run pytest
+test: ## Run the whole template test suite (PYTEST_ARGS=... to pass pytest options)
+	$(UV) run pytest $(PYTEST_ARGS)
 
 .PHONY: demo
 demo: ## Render a project with defaults into $(DEMO) and run its main job

