@@ -14,6 +14,25 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# What `platforms: [databricks]` adds to a project with the default answers, and nothing else.
+DATABRICKS_FILES = {
+    "databricks.yml",
+    *(
+        f"resources/{name}.yml"
+        for name in (
+            "training.job",
+            "batch_predict.job",
+            "drift_monitor.job",
+            "model.registered_model",
+            "training.experiment",
+            "data.volume",
+        )
+    ),
+    ".github/workflows/databricks-bundle.yml",
+    "src/my_ml_project/spark_scoring.py",
+    "tests/test_spark_scoring.py",
+}
+
 
 def _discoverable_pythons() -> list[str]:
     """Interpreter folders uv cannot see on its own: pyenv versions that are not global."""

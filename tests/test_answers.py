@@ -52,6 +52,28 @@ def copy_with(answers: dict[str, str], dst: Path) -> subprocess.CompletedProcess
             {"platforms": "[kubernetes]", "use_docker": "false"},
             "The kubernetes platform runs the project's image",
         ),
+        *(
+            ({"platforms": "[databricks]", **answer}, message)
+            for answer, message in [
+                (
+                    {"databricks_host": "http://adb-1.7.azuredatabricks.net"},
+                    "is not a workspace URL",
+                ),
+                ({"databricks_host": "https://adb-1.7.net/o/1"}, "is not a workspace URL"),
+                (
+                    {"databricks_catalog": "Main"},
+                    "The catalog 'Main' must be a lowercase identifier",
+                ),
+                ({"databricks_catalog": "ml-prod"}, "'ml-prod' must be a lowercase identifier"),
+                ({"databricks_schema": "my schema"}, "The schema 'my schema' must be a lowercase"),
+                ({"databricks_compute": "gpu"}, "'databricks_compute': 'gpu' is not in"),
+                ({"python_version": "3.13"}, "Databricks runs Python 3.12"),
+                (
+                    {"databricks_compute": "job_clusters", "databricks_cloud": "oracle"},
+                    "'databricks_cloud': 'oracle' is not in",
+                ),
+            ]
+        ),
     ],
 )
 def test_invalid_answer_is_refused_and_writes_nothing(
@@ -71,13 +93,22 @@ def test_invalid_answer_is_refused_and_writes_nothing(
         {"author_email": "first.last+ml@example.co.uk"},
         {"version": "1.0.0rc1"},
         {"project_name": "Ünïcode Model", "package_name": "unicode_model"},
+        {
+            "platforms": "[databricks]",
+            "databricks_host": "https://adb-1234567890123456.7.azuredatabricks.net/",
+            "databricks_catalog": "ml_prod",
+            "databricks_schema": "_churn2",
+            "databricks_compute": "job_clusters",
+            "databricks_cloud": "gcp",
+        },
     ],
 )
 def test_valid_answers_are_accepted(answers: dict[str, str], tmp_path: Path) -> None:
     proc = copy_with(answers, tmp_path / "project")
     assert proc.returncode == 0, proc.stderr
     recorded = yaml.safe_load((tmp_path / "project" / ".copier-answers.yml").read_text())
-    assert answers.items() <= recorded.items()
+    given = {k: yaml.safe_load(v) if v.startswith("[") else v for k, v in answers.items()}
+    assert given.items() <= recorded.items()
 
 
 def test_package_name_defaults_to_a_clean_identifier(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import KUBERNETES_FILES, REPO, project_files
+from conftest import DATABRICKS_FILES, KUBERNETES_FILES, REPO, project_files
 
 CORE_FILES = {
     ".copier-answers.yml",
@@ -93,7 +93,7 @@ def test_platforms_are_recorded_for_later_updates(render: Callable[..., Path]) -
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["platforms"] == ["databricks", "sagemaker", "kubernetes"]
     # The answer is kept so an update adds or removes each platform's files.
-    assert project_files(project) == CORE_FILES | KUBERNETES_FILES
+    assert project_files(project) == CORE_FILES | KUBERNETES_FILES | DATABRICKS_FILES
 
 
 def test_kubernetes_adds_exactly_its_files(render: Callable[..., Path]) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import KUBERNETES_FILES, REPO, run_command
+from conftest import DATABRICKS_FILES, KUBERNETES_FILES, REPO, run_command
 
 PACKAGE = "my_ml_project"  # the default answers' package
 USER_CONFIG = "configs/train.yaml"  # a job config: user-owned (`_skip_if_exists`)
@@ -445,21 +445,29 @@ def test_changing_answers_adds_and_removes_generated_files(
     project = render(template, tmp_path / "project")
     before = project.files()
 
-    answers = ("use_docs=true", "platforms=[kubernetes]")
+    answers = ("use_docs=true", "platforms=[kubernetes, databricks]")
     project.copier("update", "--defaults", *(f"--data={a}" for a in answers))
     expected = render(template, tmp_path / "expected", *answers, commit=False).files()
     assert project.files() == expected
+    # Exactly the answers' files arrive: the docs site, the Kubernetes manifests, and the
+    # Databricks bundle, its workflow and the Spark scoring module with its test.
     added = expected - before
-    assert {"mkdocs.yml", "docs/index.md"} <= added
-    assert added - {"mkdocs.yml", "docs/index.md"} == KUBERNETES_FILES
-    assert project.answers()["platforms"] == ["kubernetes"]
-    assert "docs:" in project.read("Makefile")
-    assert "k8s-apply:" in project.read("Makefile")
-    project.commit("docs and kubernetes")
+    assert added == {"mkdocs.yml", "docs/index.md"} | KUBERNETES_FILES | DATABRICKS_FILES
+    assert project.answers()["platforms"] == ["databricks", "kubernetes"]  # in choice order
+    makefile = project.read("Makefile")
+    assert "docs:" in makefile
+    assert "k8s-apply:" in makefile
+    assert "bundle-deploy:" in makefile
+    assert "spark = [" in project.read("pyproject.toml")
+    project.commit("docs, kubernetes and databricks")
 
     # The user edits a generated page and adds files in the generated folders.
     project.append("docs/index.md", "\nOur own introduction.\n")
-    user_files = {"docs/guide.md", "deploy/kubernetes/overlays/staging/kustomization.yaml"}
+    user_files = {
+        "docs/guide.md",
+        "deploy/kubernetes/overlays/staging/kustomization.yaml",
+        "resources/team-notes.md",
+    }
     for f in user_files:
         project.write(f, "written by the team\n")
     project.commit("user docs")
@@ -469,7 +477,10 @@ def test_changing_answers_adds_and_removes_generated_files(
     # what the template no longer generates) and stays recoverable from git.
     assert project.files() == before | user_files
     assert "docs:" not in project.read("Makefile")
-    assert "k8s-" not in project.read("Makefile")
+    makefile = project.read("Makefile")
+    assert "k8s-" not in makefile
+    assert "bundle-" not in makefile
+    assert "spark" not in project.read("pyproject.toml")
     assert "Our own introduction." in project.git("show", "HEAD:docs/index.md")
     assert project.answers()["use_docs"] is False
 

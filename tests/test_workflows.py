@@ -33,6 +33,7 @@ ANSWER_SETS = {
     "defaults": {},
     "no-docker": {"use_docker": False},
     "py313-kubernetes": {"python_version": "3.13", "platforms": ["kubernetes"]},
+    "databricks": {"platforms": ["databricks"]},  # adds databricks-bundle.yml
 }
 
 
@@ -208,6 +209,10 @@ def test_permissions_are_least_privilege(rendered: tuple[Path, dict[str, Any]]) 
     expected = {"release.pypi": {"id-token": "write"}}
     if answers["use_docker"]:
         expected["release.image"] = {"packages": "write"}
+    if "databricks" in answers.get("platforms", []):
+        # OIDC tokens exchanged for Databricks tokens (federation), in protected environments.
+        for job in ("validate", "deploy"):
+            expected[f"databricks-bundle.{job}"] = {"id-token": "write"}
     assert writes == expected
 
 
