@@ -48,6 +48,10 @@ def copy_with(answers: dict[str, str], dst: Path) -> subprocess.CompletedProcess
         ({"description": 'say "hi"'}, "must not contain double quotes or backslashes"),
         ({"python_version": "3.9"}, "python_version"),
         ({"license": "GPL"}, "license"),
+        (
+            {"use_docker": "false", "platforms": "[sagemaker]"},
+            "SageMaker runs the project's image: keep use_docker",
+        ),
     ],
 )
 def test_invalid_answer_is_refused_and_writes_nothing(
