@@ -52,6 +52,10 @@ def copy_with(answers: dict[str, str], dst: Path) -> subprocess.CompletedProcess
             {"platforms": "[kubernetes]", "use_docker": "false"},
             "The kubernetes platform runs the project's image",
         ),
+        (
+            {"platforms": "[sagemaker]", "use_docker": "false"},
+            "The sagemaker platform runs the project's image",
+        ),
         *(
             ({"platforms": "[databricks]", **answer}, message)
             for answer, message in [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import tomllib
 from collections.abc import Callable
@@ -70,6 +71,24 @@ CORE_FILES = {
     ),
 }
 DOCS_FILES = {"mkdocs.yml", "docs/index.md"}
+SAGEMAKER_FILES = {
+    ".github/workflows/sagemaker.yml",
+    "deploy/sagemaker/config.yaml",
+    *(
+        f"deploy/sagemaker/iam/{name}.json"
+        for name in (
+            "execution-role-policy",
+            "execution-trust-policy",
+            "github-deployer-policy",
+            "github-trust-policy",
+        )
+    ),
+    *(
+        f"src/my_ml_project/sagemaker/{module}.py"
+        for module in ("__init__", "container", "deploy", "invocations")
+    ),
+    *(f"tests/test_sagemaker_{part}.py" for part in ("container", "deploy", "invocations")),
+}
 
 
 def test_defaults_render_the_core_project(render: Callable[..., Path]) -> None:
@@ -93,7 +112,9 @@ def test_platforms_are_recorded_for_later_updates(render: Callable[..., Path]) -
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["platforms"] == ["databricks", "sagemaker", "kubernetes"]
     # The answer is kept so an update adds or removes each platform's files.
-    assert project_files(project) == CORE_FILES | KUBERNETES_FILES | DATABRICKS_FILES
+    assert project_files(project) == (
+        CORE_FILES | KUBERNETES_FILES | DATABRICKS_FILES | SAGEMAKER_FILES
+    )
 
 
 def test_kubernetes_adds_exactly_its_files(render: Callable[..., Path]) -> None:
@@ -101,6 +122,21 @@ def test_kubernetes_adds_exactly_its_files(render: Callable[..., Path]) -> None:
     assert project_files(project) == CORE_FILES | KUBERNETES_FILES
     assert "k8s-apply:" in (project / "Makefile").read_text()
     assert "## Kubernetes" in (project / "README.md").read_text()
+
+
+def test_sagemaker_adds_its_files_and_leaves_no_trace_without_it(
+    render: Callable[..., Path],
+) -> None:
+    assert project_files(render(platforms=["sagemaker"])) == CORE_FILES | SAGEMAKER_FILES
+    project = render()
+    traces = re.compile(r"sagemaker|boto|moto|/invocations|/ping|opt/ml", re.IGNORECASE)
+
+    def text(f: str) -> str:  # the template's own path may name it (this work tree's does)
+        content = (project / f).read_text(encoding="utf-8", errors="replace")
+        return re.sub(r"^_src_path: .*$", "", content, flags=re.MULTILINE)
+
+    found = {f for f in project_files(project) if traces.search(text(f))}
+    assert found == set()  # no file, route, dependency or target of it
 
 
 @pytest.mark.parametrize(

@@ -485,6 +485,33 @@ def test_changing_answers_adds_and_removes_generated_files(
     assert project.answers()["use_docs"] is False
 
 
+def test_adding_sagemaker_later_brings_exactly_its_files(
+    template: Template, tmp_path: Path
+) -> None:
+    project = render(template, tmp_path / "project")
+    before = project.snapshot()
+
+    project.copier("update", "--defaults", "--data=platforms=[sagemaker]")
+    expected = render(template, tmp_path / "expected", "platforms=[sagemaker]", commit=False)
+    assert project.snapshot().keys() == expected.snapshot().keys()
+    added = project.files() - set(before)
+    assert added == {f for f in expected.files() if "sagemaker" in f}
+    assert {".github/workflows/sagemaker.yml", "deploy/sagemaker/config.yaml"} <= added
+    assert "sagemaker-deploy:" in project.read("Makefile")
+    assert 'sagemaker = ["boto3' in project.read("pyproject.toml")
+    assert "FROM runtime AS sagemaker" in project.read("Dockerfile")
+    assert project.read("src/my_ml_project/cli.py") == expected.read("src/my_ml_project/cli.py")
+    project.commit("sagemaker")
+
+    project.copier("update", "--defaults", "--data=platforms=[]")
+    after = project.snapshot()
+    answers = ".copier-answers.yml"
+    assert {f: after[f] for f in after if f != answers} == {
+        f: before[f] for f in before if f != answers
+    }
+    assert project.answers()["platforms"] == []
+
+
 # --- non-interactive updates -------------------------------------------------------------------
 
 
