@@ -499,7 +499,7 @@ def _sagemaker_contract(
         tempfile.TemporaryDirectory(dir=buildah.cache / "tmp") as tmp,
         buildah.container(SAGEMAKER_IMAGE) as name,
     ):
-        hyperparameters = {"model.C": "0.5", "seed": "7"}
+        hyperparameters = {"model.params.C": "0.5", "seed": "7"}
 
         def sagemaker(root: Path, action: str, *options: str) -> subprocess.CompletedProcess[str]:
             volume = ["--volume", f"{root}:/opt/ml"]

@@ -62,7 +62,9 @@ def sagemaker(project: Path, run: Run, root: Path, action: str) -> subprocess.Co
 
 @pytest.fixture(scope="module")
 def trained(project: Path, run: Run, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = opt_ml(project, tmp_path_factory.mktemp("train") / "ml", {"model.C": "0.5", "seed": "7"})
+    root = opt_ml(
+        project, tmp_path_factory.mktemp("train") / "ml", {"model.params.C": "0.5", "seed": "7"}
+    )
     proc = sagemaker(project, run, root, "train")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root
@@ -257,7 +259,7 @@ def test_dry_runs_print_the_requests_as_json(project: Path, run: Run) -> None:
     params = training["params"]
     assert params["AlgorithmSpecification"]["TrainingImage"] == ACCOUNT_ENV["SAGEMAKER_IMAGE_URI"]
     assert params["RoleArn"] == ACCOUNT_ENV["SAGEMAKER_ROLE_ARN"]
-    assert params["HyperParameters"] == {"seed": "42", "model.C": "1.0"}
+    assert params["HyperParameters"] == {"seed": "42", "model.params.C": "1.0"}
     assert [c["ChannelName"] for c in params["InputDataConfig"]] == ["train", "test"]
     summary = {step: [r["operation"] for r in sent] for step, sent in requests.items()}
     print(f"\nsagemaker dry runs: {json.dumps(summary)}")
