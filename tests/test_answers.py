@@ -48,6 +48,7 @@ def copy_with(answers: dict[str, str], dst: Path) -> subprocess.CompletedProcess
         ({"description": 'say "hi"'}, "must not contain double quotes or backslashes"),
         ({"python_version": "3.9"}, "python_version"),
         ({"license": "GPL"}, "license"),
+        ({"task": "ranking"}, "task"),
         (
             {"platforms": "[kubernetes]", "use_docker": "false"},
             "The kubernetes platform runs the project's image",

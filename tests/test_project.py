@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import math
+import random
 import socket
 import subprocess
 import time
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.slow
 
@@ -90,14 +94,14 @@ def trained_project(default_project: Path, run: Run) -> Path:
     return default_project
 
 
-@pytest.fixture
-def service(trained_project: Path, project_env: dict[str, str]) -> Iterator[str]:
-    """`my-ml-project serve` on a free loopback port; yields its base URL."""
+@contextlib.contextmanager
+def serving(project: Path, env: dict[str, str]) -> Iterator[str]:
+    """`<slug> serve` of a trained project on a free loopback port; yields its base URL."""
     port = _free_port()
     process = subprocess.Popen(
         ["uv", "run", "--frozen", "my-ml-project", "serve", "--port", str(port)],
-        cwd=trained_project,
-        env=project_env,
+        cwd=project,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -118,6 +122,13 @@ def service(trained_project: Path, project_env: dict[str, str]) -> Iterator[str]
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def service(trained_project: Path, project_env: dict[str, str]) -> Iterator[str]:
+    """`my-ml-project serve` of the trained default project; yields its base URL."""
+    with serving(trained_project, project_env) as base:
+        yield base
 
 
 def test_pipeline_trains_on_the_shipped_data(trained_project: Path) -> None:
@@ -197,3 +208,116 @@ def test_non_default_answers_are_green(
     assert list((project / "dist").glob("*-1.2.3-py3-none-any.whl"))
     out = run(["uv", "run", "--frozen", "my-ml-project", "--version"], cwd=project).stdout
     assert out.strip() == "my-ml-project 1.2.3"
+
+
+# --- the regression task, and a table of the user's own -----------------------------------------
+
+
+def test_the_regression_task_is_green_and_serves(
+    render: Callable[..., Path], run: Run, project_env: dict[str, str]
+) -> None:
+    project = render(task="regression")
+    run(["make", "install", "lint", "test", "pipeline"], cwd=project)
+    evaluation = json.loads((project / "artifacts/evaluate_metrics.json").read_text())
+    assert evaluation["promoted"] is True
+    assert set(evaluation["metrics"]) == {"mae", "rmse", "r2"}
+    predictions = (project / "artifacts/predictions.csv").read_text().splitlines()
+    assert predictions[0].endswith(",prediction")  # a number, no class probability
+    header, row, *_ = (project / "data/inference.csv").read_text().splitlines()
+    record = {
+        name: value if name == "sex" else float(value)  # the demo's one categorical column
+        for name, value in zip(header.split(","), row.split(","), strict=True)
+        if name != "sample_id"
+    }
+    with serving(project, project_env) as base:
+        status, body = _http(f"{base}/predict", {"records": [record]})
+        assert status == 200
+        assert set(body) == {"predictions"}
+        assert isinstance(body["predictions"][0], float)
+        status, body = _http(f"{base}/predict", {"records": [{**record, "sex": "3"}]})
+        assert status == 422
+        assert body["detail"][0]["msg"] == "Value error, must be one of 1, 2"
+
+
+CHURN_SCHEMA = """\
+FEATURES: tuple[Feature, ...] = (
+    Numeric("tenure", minimum=0.0, maximum=600.0),  # months
+    Numeric("monthly_charges", minimum=0.0, missing=True),
+    Categorical("plan", categories=("basic", "plus", "premium")),
+    Categorical("region", missing=True),
+)
+\"\"\"Feature columns, in the order the model reads them.\"\"\"
+
+TARGET = Target("churned", classes=("stayed", "churned"))
+\"\"\"Whether the customer left within a year.\"\"\"
+
+"""
+
+
+def churn_table(rows: int = 600) -> str:
+    """A customer table unlike the demo's: text labels, categories and empty cells."""
+    rng = random.Random(7)
+    lines = ["customer_id,tenure,monthly_charges,plan,region,churned"]
+    for number in range(rows):
+        tenure = rng.randint(0, 72)
+        charges = round(rng.uniform(20, 120), 2)
+        plan = rng.choice(["basic", "plus", "premium"])
+        region = rng.choice(["north", "south", "east", "west", ""])  # about a fifth empty
+        risk = 1.2 - 0.05 * tenure + 0.02 * (charges - 70) + (0.9 if plan == "basic" else 0.0)
+        churned = "churned" if rng.random() < 1 / (1 + math.exp(-risk)) else "stayed"
+        shown = "" if rng.random() < 0.05 else str(charges)  # some charges unknown
+        lines.append(f"C{number:05d},{tenure},{shown},{plan},{region},{churned}")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_table_of_your_own_stays_green_by_the_readme_steps(
+    render: Callable[..., Path], run: Run, project_env: dict[str, str]
+) -> None:
+    """The README's "Make it yours" steps, one by one, on a table with categories and gaps."""
+    project = render()
+    readme = (project / "README.md").read_text()
+    for step in ("data/raw/", "FEATURES", "TARGET", "source_path", "model.estimator",
+                 "min_roc_auc", "id_columns"):  # fmt: skip
+        assert step in readme.split("## Make it yours", 1)[1].split("### Tracking")[0], step
+    # 1. The table.
+    (project / "data/raw").mkdir(parents=True)
+    (project / "data/raw/churn.csv").write_text(churn_table())
+    # 2. Its columns, and the data job pointed at it.
+    schema = project / "src/my_ml_project/schema.py"
+    text = schema.read_text()
+    start = text.index("\n", text.index("# --- the table: edit from here")) + 1
+    end = text.index("# --- derived")
+    schema.write_text(text[:start] + "\n" + CHURN_SCHEMA + text[end:])
+    _set_config(project / "configs/data.yaml", source_path="data/raw/churn.csv")
+    # 3. The model; 4. the bar and the ID column.
+    _set_config(
+        project / "configs/train.yaml",
+        model={"estimator": "random_forest", "params": {"n_estimators": 50, "max_depth": 5}},
+    )
+    _set_config(project / "configs/evaluate.yaml", min_roc_auc=0.6)
+    _set_config(project / "configs/predict.yaml", id_columns=["customer_id"])
+
+    run(["make", "install", "lint", "test", "pipeline"], cwd=project)
+    predictions = (project / "artifacts/predictions.csv").read_text().splitlines()
+    assert predictions[0].split(",") == [
+        "customer_id", "tenure", "monthly_charges", "plan", "region", "prediction", "probability"
+    ]  # fmt: skip
+    assert len(predictions) == 1 + 120
+    record = {"tenure": 3, "monthly_charges": None, "plan": "basic", "region": None}
+    with serving(project, project_env) as base:
+        status, body = _http(f"{base}/predict", {"records": [record]})
+        assert status == 200, body
+        assert body["predictions"][0] in ("stayed", "churned")
+        assert 0 <= body["probabilities"][0] <= 1
+        status, body = _http(f"{base}/predict", {"records": [{**record, "plan": "gold"}]})
+        assert status == 422
+        assert body["detail"][0]["loc"] == ["body", "records", 0, "plan"]
+        status, _ = _http(f"{base}/predict", {"records": [{**record, "tenure": None}]})
+        assert status == 422  # tenure may not be missing
+
+
+def _set_config(path: Path, **values: object) -> None:
+    """Set keys of a job config, as a user edits it (its comments go)."""
+    config = yaml.safe_load(path.read_text()) or {}
+    config.update(values)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -70,7 +70,7 @@ CORE_FILES = {
         )
     ),
 }
-DOCS_FILES = {"mkdocs.yml", "docs/index.md"}
+DOCS_FILES = {"mkdocs.yml", "docs/index.md", "docs/make-it-yours.md"}
 SAGEMAKER_FILES = {
     ".github/workflows/sagemaker.yml",
     "deploy/sagemaker/config.yaml",

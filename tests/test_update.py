@@ -452,7 +452,9 @@ def test_changing_answers_adds_and_removes_generated_files(
     # Exactly the answers' files arrive: the docs site, the Kubernetes manifests, and the
     # Databricks bundle, its workflow and the Spark scoring module with its test.
     added = expected - before
-    assert added == {"mkdocs.yml", "docs/index.md"} | KUBERNETES_FILES | DATABRICKS_FILES
+    assert added == {"mkdocs.yml", "docs/index.md", "docs/make-it-yours.md"} | (
+        KUBERNETES_FILES | DATABRICKS_FILES
+    )
     assert project.answers()["platforms"] == ["databricks", "kubernetes"]  # in choice order
     makefile = project.read("Makefile")
     assert "docs:" in makefile
