@@ -600,4 +600,4 @@ def test_every_task_runs_locally_as_a_wheel_task(
         [*args, *parameters, "--set", "min_roc_auc=1.0"], workdir, env, check=False, timeout=600
     )
     assert failed.returncode == 1, failed.stderr[-3000:]
-    assert "evaluate failed: ROC AUC" in failed.stderr
+    assert "evaluate failed: roc_auc" in failed.stderr
