@@ -64,6 +64,7 @@ CORE_FILES = {
             "test_data",
             "test_model",
             "test_pipeline",
+            "test_predict",
             "test_service",
             "test_settings",
             "test_tracking",
