@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -27,9 +26,9 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import run_command
+from conftest import KUBERNETES_VERSIONS, kubernetes_validate, kustomize_overlays, run_command
 
-BIN = Path(sys.executable).parent  # the template's .venv: kubernetes-validate, uv
+BIN = Path(sys.executable).parent  # the template's .venv: uv
 # checkov runs in a uv tool environment of its own (~190 MB, and it pins packaging<24, which
 # would hold back this environment's pytest): `uv tool run` installs it once per machine.
 CHECKOV = [str(BIN / "uv"), "tool", "run", "--from", "checkov==3.3.30", "checkov"]
@@ -41,9 +40,6 @@ NAMESPACES = {"dev": f"{NAME}-dev", "prod": NAME}
 SHARDS = {"dev": 2, "prod": 4}
 IMAGES = {"dev": f"{SLUG}:dev", "prod": f"ghcr.io/your-org/{SLUG}:0.1.0"}
 MLFLOW_IMAGE = "ghcr.io/mlflow/mlflow:"
-# The newest Kubernetes and the oldest the manifests support (Job pod failure policies and
-# unhealthy-pod eviction are GA since 1.31); the generated Makefile's k8s-validate uses the same.
-KUBERNETES_VERSIONS = ("1.31.0", "1.37.0")
 
 # checkov findings the manifests knowingly keep. Every other check must pass, and every entry
 # here must still fail somewhere (a fixed finding leaves the list).
@@ -117,27 +113,13 @@ def project(copie_session: Any) -> Path:
 
 
 @pytest.fixture(scope="module")
-def kubectl() -> str:
-    """kubectl (client >= 1.27 for kustomize v5): skipped locally when missing, fatal in CI."""
-    path = shutil.which("kubectl")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("kubectl is required to render the Kubernetes overlays")
-        pytest.skip("kubectl is not installed: the Kubernetes overlays cannot be rendered")
-    return path
-
-
-@pytest.fixture(scope="module")
 def overlays(project: Path, kubectl: str) -> dict[str, Overlay]:
-    rendered = {}
-    for name in OVERLAYS:
-        out = run_command(
-            [kubectl, "kustomize", f"deploy/kubernetes/overlays/{name}"], project, os.environ
-        ).stdout
-        path = project.parent / f"{project.name}-{name}.yaml"
-        path.write_text(out)
-        rendered[name] = Overlay(name, path, [d for d in yaml.safe_load_all(out) if d])
-    return rendered
+    rendered = kustomize_overlays(project, kubectl)
+    assert set(rendered) == set(OVERLAYS)
+    return {
+        name: Overlay(name, path, [d for d in yaml.safe_load_all(path.read_text()) if d])
+        for name, path in rendered.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -187,11 +169,8 @@ def test_overlays_validate_against_the_kubernetes_schemas(
     control.write_text(
         overlays["prod"].path.read_text().replace("readOnlyRootFilesystem:", "readOnlyRootFS:")
     )
-    files = [str(o.path) for o in overlays.values()]
-    validate = [str(BIN / "kubernetes-validate"), "--strict", "--quiet", "-k", version]
-    proc = run_command([*validate, *files, str(control)], None, os.environ, check=False)
-    errors = [line for line in proc.stdout.splitlines() if line.startswith("ERROR")]
-    assert errors, proc.stdout + proc.stderr
+    errors = kubernetes_validate([*(o.path for o in overlays.values()), control], version)
+    assert errors
     assert all(str(control) in line for line in errors), "\n".join(errors)
     assert any("'readOnlyRootFS' was unexpected" in line for line in errors), "\n".join(errors)
 

@@ -22,15 +22,11 @@ from typing import Any
 
 import pytest
 
+from conftest import SAGEMAKER_ACCOUNT_ENV, sagemaker_dry_runs
+
 pytestmark = pytest.mark.slow
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
-ACCOUNT_ENV = {
-    "AWS_REGION": "eu-west-1",
-    "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sagemaker-execution",
-    "SAGEMAKER_BUCKET": "ml-artifacts-example",
-    "SAGEMAKER_IMAGE_URI": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/my-ml-project:0a1b2c3",
-}
 
 
 @pytest.fixture(scope="module")
@@ -247,27 +243,17 @@ def test_serve_stops_cleanly_on_sigterm(served: tuple[int, subprocess.Popen[str]
 
 
 def test_dry_runs_print_the_requests_as_json(project: Path, run: Run) -> None:
-    requests = {}
-    for step in ("train", "register", "deploy", "transform", "cleanup"):
-        proc = run(
-            ["make", "--no-print-directory", f"sagemaker-{step}", "SAGEMAKER_ARGS=--dry-run"],
-            cwd=project,
-            env=ACCOUNT_ENV,
-        )
-        requests[step] = json.loads(proc.stdout[proc.stdout.index("[") :])
+    requests = sagemaker_dry_runs(project, run)  # the image, role and channels are checked there
     (training,) = (r for r in requests["train"] if r["operation"] == "create_training_job")
     params = training["params"]
-    assert params["AlgorithmSpecification"]["TrainingImage"] == ACCOUNT_ENV["SAGEMAKER_IMAGE_URI"]
-    assert params["RoleArn"] == ACCOUNT_ENV["SAGEMAKER_ROLE_ARN"]
     assert params["HyperParameters"] == {"seed": "42", "model.params.C": "1.0"}
-    assert [c["ChannelName"] for c in params["InputDataConfig"]] == ["train", "test"]
     summary = {step: [r["operation"] for r in sent] for step, sent in requests.items()}
     print(f"\nsagemaker dry runs: {json.dumps(summary)}")
     print(f"create_training_job: {json.dumps(params)}")
 
 
 def test_make_builds_and_pushes_the_sagemaker_target(project: Path, run: Run) -> None:
-    uri = ACCOUNT_ENV["SAGEMAKER_IMAGE_URI"]
+    uri = SAGEMAKER_ACCOUNT_ENV["SAGEMAKER_IMAGE_URI"]
     out = run(
         ["make", "-n", "sagemaker-build", "sagemaker-push", f"SAGEMAKER_IMAGE_URI={uri}"],
         cwd=project,
