@@ -64,6 +64,18 @@ def load(path: Path) -> dict[Any, Any]:
     return data
 
 
+def platform_workflow(
+    rendered: tuple[Path, dict[str, Any]], platform: str
+) -> dict[Any, Any] | None:
+    """The platform's workflow when the answers chose the platform; else None, and no file."""
+    project, answers = rendered
+    path = project / ".github" / "workflows" / f"{platform}.yml"
+    if platform not in answers["platforms"]:
+        assert not path.exists()
+        return None
+    return load(path)
+
+
 def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     return list(job.get("steps", []))
 
@@ -355,12 +367,10 @@ def test_release_refuses_a_tag_that_is_not_the_package_version(
 def test_sagemaker_deploys_with_oidc_from_a_protected_environment(
     rendered: tuple[Path, dict[str, Any]],
 ) -> None:
-    project, answers = rendered
-    path = project / ".github" / "workflows" / "sagemaker.yml"
-    if "sagemaker" not in answers["platforms"]:
-        assert not path.exists()
+    project = rendered[0]
+    workflow = platform_workflow(rendered, "sagemaker")
+    if workflow is None:
         return
-    workflow = load(path)
     assert set(workflow["on"]) == {"workflow_dispatch"}  # a person starts it
     assert workflow["concurrency"] == {"group": "sagemaker", "cancel-in-progress": False}
     (job,) = workflow["jobs"].values()
@@ -411,12 +421,10 @@ K8S_PATHS = ["deploy/kubernetes/**", "configs/**", ".github/workflows/kubernetes
 def test_kubernetes_workflow_renders_pull_requests_and_applies_main(
     rendered: tuple[Path, dict[str, Any]],
 ) -> None:
-    project, answers = rendered
-    path = project / ".github" / "workflows" / "kubernetes.yml"
-    if "kubernetes" not in answers["platforms"]:
-        assert not path.exists()
+    project = rendered[0]
+    workflow = platform_workflow(rendered, "kubernetes")
+    if workflow is None:
         return
-    workflow = load(path)
     assert workflow["on"] == {
         "pull_request": {"paths": K8S_PATHS},
         "push": {"branches": ["main"], "paths": K8S_PATHS},
@@ -456,12 +464,11 @@ def test_kubeconfig_step_writes_a_private_file_or_warns(
     tmp_path: Path,
 ) -> None:
     """The apply job's one shell script, run as the runner runs it, with and without a secret."""
-    project, answers = rendered
-    path = project / ".github" / "workflows" / "kubernetes.yml"
-    if "kubernetes" not in answers["platforms"]:
-        assert not path.exists()
+    project = rendered[0]
+    workflow = platform_workflow(rendered, "kubernetes")
+    if workflow is None:
         return
-    apply = load(path)["jobs"]["apply"]
+    apply = workflow["jobs"]["apply"]
     step = next(s for s in steps(apply) if s.get("id") == "credentials")
     script = ["bash", "-eo", "pipefail", "-c", step["run"]]
     kubeconfig, outputs = tmp_path / "kubeconfig", tmp_path / "outputs"
