@@ -284,11 +284,11 @@ def copy_to_green(
     """Render the defaults and time copy, `make install`, `make lint`, `make test`."""
     project = root / name
     steps = {"copy": timed(copy_args(project, {}), root, environment)[0]}
-    if not compile_bytecode:
-        pyproject = project / "pyproject.toml"
-        text = pyproject.read_text()
-        assert "compile-bytecode = true" in text
-        pyproject.write_text(text.replace("compile-bytecode = true", "compile-bytecode = false"))
+    if not compile_bytecode:  # `make install` without uv's --compile-bytecode
+        makefile = project / "Makefile"
+        text = makefile.read_text()
+        assert "sync --compile-bytecode" in text
+        makefile.write_text(text.replace("sync --compile-bytecode", "sync"))
     for target in ("install", "lint", "test"):
         steps[target] = timed(["make", target], project, environment)[0]
     return project, steps
