@@ -207,7 +207,7 @@ def build(root: Path, env: dict[str, str]) -> None:
             if render_combination(str(template), str(venv), answers) is None:
                 break
         command = [str(BIN / "uv"), "sync", "--no-install-project", "--compile-bytecode"]
-        command += ["--python", python]  # bytecode as `make install` compiles it
+        command += ["--python", python]  # as `make install` under PYTHONDONTWRITEBYTECODE
         with (root / f"venv-{python}.log").open("w") as log:
             syncs[python] = subprocess.Popen(command, cwd=venv, env=env, stdout=log, stderr=log)
     with ProcessPoolExecutor(CPUS, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -65,6 +65,22 @@ def test_ci_installs_exactly_the_lock(default_project: Path, run: Run) -> None:
     run(["make", "install", "CI=true"], cwd=default_project)  # uv.lock is current
 
 
+def test_install_compiles_bytecode_only_where_python_would_not_write_it(
+    default_project: Path, run: Run
+) -> None:
+    """Python writes bytecode at first import; under PYTHONDONTWRITEBYTECODE it would compile the
+    ML stack again in every process, so there `make install` compiles everything once."""
+
+    def sync_arguments(**env: str) -> list[str]:
+        dry_run = run(["make", "-n", "install"], cwd=default_project, env=env).stdout
+        (sync,) = [line for line in dry_run.splitlines() if " sync " in line]
+        return sync.split()
+
+    assert "--compile-bytecode" not in sync_arguments(PYTHONDONTWRITEBYTECODE="")
+    assert "--compile-bytecode" in sync_arguments(PYTHONDONTWRITEBYTECODE="1")
+    assert "--compile-bytecode" in sync_arguments(PYTHONDONTWRITEBYTECODE="", COMPILE_BYTECODE="1")
+
+
 def test_make_help_lists_the_targets(default_project: Path, run: Run) -> None:
     out = run(["make"], cwd=default_project).stdout
     for target in ("install", "lint", "format", "test", "build", "clean", "train", "pipeline"):
