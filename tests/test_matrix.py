@@ -38,7 +38,6 @@ import jinja2
 import jinja2.meta
 import pytest
 import yaml
-from copier import run_copy
 
 from conftest import (
     BIN,
@@ -122,8 +121,20 @@ def first_of_group(answers: dict[str, Any]) -> int:
     return FIRST_OF_GROUP[json.dumps([answers[q] for q in DECIDING])]
 
 
+def hide_git() -> None:
+    """Take git off PATH in a render process: neither the template snapshot nor the trees are git
+    repositories, and without git copier skips a `git config` call per rendered file (about
+    0.15 s of a 0.7 s render). Copier is imported later, in `render_combination`: plumbum, which
+    runs its commands, copies PATH when it is imported."""
+    directories = os.environ["PATH"].split(os.pathsep)
+    kept = [d for d in directories if not (Path(d) / "git").exists()]
+    os.environ["PATH"] = os.pathsep.join(kept)
+
+
 def render_combination(template: str, destination: str, answers: dict[str, Any]) -> str | None:
     """Render one combination (in a pool process); the validation error, or None when rendered."""
+    from copier import run_copy
+
     try:
         run_copy(template, destination, data=answers, defaults=True, quiet=True)
     except ValueError as error:
@@ -210,7 +221,8 @@ def build(root: Path, env: dict[str, str]) -> None:
         command += ["--python", python]  # as `make install` under PYTHONDONTWRITEBYTECODE
         with (root / f"venv-{python}.log").open("w") as log:
             syncs[python] = subprocess.Popen(command, cwd=venv, env=env, stdout=log, stderr=log)
-    with ProcessPoolExecutor(CPUS, mp_context=multiprocessing.get_context("spawn")) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(CPUS, mp_context=spawn, initializer=hide_git) as pool:
         destinations = [str(root / "trees" / f"{i:03d}") for i in TRIED]
         answers = [COMBINATIONS[i] for i in TRIED]
         template_path = itertools.repeat(str(template))
@@ -295,6 +307,8 @@ def test_invalid_answers_are_refused_with_a_clear_error_and_write_nothing(
     answers: dict[str, Any], tmp_path: Path
 ) -> None:
     """From the repository itself (its HEAD plus uncommitted changes), as `copier copy` reads it."""
+    from copier import run_copy
+
     expected = refusal(answers)
     assert expected is not None
     question, message = expected
