@@ -323,7 +323,6 @@ def main() -> None:
         timed(["make", "install"], warm, base)
         (root / "warm-floor").mkdir()
         bare_library_floor(root / "warm-floor", base)
-        project = warm
         for label, value in BYTECODE_ENVIRONMENTS.items():
             environment = {k: v for k, v in base.items() if k != "PYTHONDONTWRITEBYTECODE"}
             if value:

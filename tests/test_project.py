@@ -57,11 +57,15 @@ def test_format_changes_nothing_in_a_fresh_project(default_project: Path, run: R
     assert {path: path.read_bytes() for path in sources} == before
 
 
+def sync_arguments(project: Path, run: Run, *variables: str) -> list[str]:
+    """The words of the one `uv sync` command `make install VARIABLE=value ...` would run."""
+    dry_run = run(["make", "-n", "install", *variables], cwd=project).stdout
+    (sync,) = [line for line in dry_run.splitlines() if " sync " in line]
+    return sync.split()
+
+
 def test_ci_installs_exactly_the_lock(default_project: Path, run: Run) -> None:
-    dry_run = run(["make", "-n", "install", "CI=true"], cwd=default_project).stdout
-    sync = [line for line in dry_run.splitlines() if " sync " in line]
-    assert len(sync) == 1
-    assert "--locked" in sync[0].split()
+    assert "--locked" in sync_arguments(default_project, run, "CI=true")
     run(["make", "install", "CI=true"], cwd=default_project)  # uv.lock is current
 
 
@@ -71,14 +75,12 @@ def test_install_compiles_bytecode_only_where_python_would_not_write_it(
     """Python writes bytecode at first import; under PYTHONDONTWRITEBYTECODE it would compile the
     ML stack again in every process, so there `make install` compiles everything once."""
 
-    def sync_arguments(**env: str) -> list[str]:
-        dry_run = run(["make", "-n", "install"], cwd=default_project, env=env).stdout
-        (sync,) = [line for line in dry_run.splitlines() if " sync " in line]
-        return sync.split()
+    def arguments(*variables: str) -> list[str]:
+        return sync_arguments(default_project, run, *variables)
 
-    assert "--compile-bytecode" not in sync_arguments(PYTHONDONTWRITEBYTECODE="")
-    assert "--compile-bytecode" in sync_arguments(PYTHONDONTWRITEBYTECODE="1")
-    assert "--compile-bytecode" in sync_arguments(PYTHONDONTWRITEBYTECODE="", COMPILE_BYTECODE="1")
+    assert "--compile-bytecode" not in arguments("PYTHONDONTWRITEBYTECODE=")
+    assert "--compile-bytecode" in arguments("PYTHONDONTWRITEBYTECODE=1")
+    assert "--compile-bytecode" in arguments("PYTHONDONTWRITEBYTECODE=", "COMPILE_BYTECODE=1")
 
 
 def test_make_help_lists_the_targets(default_project: Path, run: Run) -> None:
