@@ -566,6 +566,21 @@ def test_pre_commit_passes_on_a_fresh_project(
         assert re.search(rf"^{name}.*{outcome}$", proc.stdout, re.MULTILINE), proc.stdout
     assert (project / ".pre-commit-config.yaml").read_text() == original
 
+    # The lockfile is the one large file the hook lets through: a model file is still refused.
+    (project / "model.pkl").write_bytes(b"\0" * 600_000)
+    run(["git", "add", "model.pkl"], cwd=project)
+    proc = run(
+        [
+            *(sys.executable, "-m", "pre_commit", "run", "check-added-large-files"),
+            *("--color=never", "--config", str(offline_file)),
+        ],
+        cwd=project,
+        env={"PRE_COMMIT_HOME": str(project.parent / "pre-commit-home")},
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout
+    assert "model.pkl (586 KB) exceeds 500 KB" in proc.stdout, proc.stdout
+
 
 # --- the template repository's own workflow ----------------------------------------------------
 
