@@ -7,9 +7,11 @@ import http.client
 import json
 import math
 import random
+import re
 import socket
 import subprocess
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -18,6 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from conftest import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +39,11 @@ def default_project(copie_session: Any, run: Run) -> Path:
 
 
 def test_defaults_are_green(default_project: Path, run: Run) -> None:
-    run(["make", "lint", "test", "build"], cwd=default_project)
+    for target in ("lint", "test"):  # an untouched project prints no warning
+        proc = run(["make", target], cwd=default_project)
+        output = proc.stdout + proc.stderr
+        assert not re.search(r"\bWARN|[Ww]arning", output), f"make {target} warns:\n{output}"
+    run(["make", "build"], cwd=default_project)
     assert (default_project / "uv.lock").is_file()
     assert [p.name for p in (default_project / "dist").glob("*.whl")] == [
         "my_ml_project-0.1.0-py3-none-any.whl"
@@ -48,6 +56,34 @@ def test_defaults_are_green(default_project: Path, run: Run) -> None:
     assert not (default_project / "dist").exists()
     assert not stale.parent.exists()
     assert list((default_project / ".venv").rglob("*.pyc"))  # the environment keeps its bytecode
+
+
+# What raises each warning the generated pyproject.toml ignores as upstream's: while it still
+# warns the ignore is needed; once upstream fixes it this test fails and the ignore can go.
+UPSTREAM_WARNINGS = {
+    "future.infer_string": "import fastparquet",
+    "noload": (
+        "import sqlalchemy.orm, mlflow.store.tracking.dbmodels.models; "
+        "sqlalchemy.orm.configure_mappers()"
+    ),
+}
+
+
+def test_each_ignored_warning_is_still_raised_upstream(default_project: Path, run: Run) -> None:
+    pyproject = tomllib.loads((default_project / "pyproject.toml").read_text())
+    ignored = pyproject["tool"]["pytest"]["ini_options"]["filterwarnings"]
+    assert len(ignored) == len(UPSTREAM_WARNINGS), "every ignore needs its trigger here"
+    for key, code in UPSTREAM_WARNINGS.items():
+        (entry,) = [line for line in ignored if key in line]
+        _, message, category, _ = entry.split(":")
+        check = (
+            "import warnings; warnings.simplefilter('always')\n"
+            "with warnings.catch_warnings(record=True) as seen:\n"
+            f"    {code}\n"
+            f"print([str(w.message) for w in seen if issubclass(w.category, {category})])"
+        )
+        proc = run(["uv", "run", "--frozen", "python", "-c", check], cwd=default_project)
+        assert message in proc.stdout, f"{key}: upstream no longer warns, drop the ignore"
 
 
 def test_format_changes_nothing_in_a_fresh_project(default_project: Path, run: Run) -> None:
@@ -128,7 +164,7 @@ def serving(project: Path, env: dict[str, str]) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
+        for _ in range(240):
             if process.poll() is not None:
                 pytest.fail(f"serve exited {process.returncode}:\n{process.stdout.read()}")
             try:
@@ -137,11 +173,12 @@ def serving(project: Path, env: dict[str, str]) -> Iterator[str]:
             except OSError:
                 time.sleep(0.25)
         else:
-            pytest.fail("serve did not answer /health within 30 s")
+            pytest.fail("serve did not answer /health within 60 s")
         yield base
     finally:
         process.terminate()
         process.wait(timeout=10)
+    assert process.returncode == 0, f"serve did not stop cleanly:\n{process.stdout.read()}"
 
 
 @pytest.fixture
@@ -173,9 +210,13 @@ def test_malformed_data_fails_the_job_with_one_clear_line(default_project: Path,
     assert "Traceback" not in proc.stderr
 
 
-def test_service_answers_over_http(trained_project: Path, service: str) -> None:
+def test_service_answers_over_http(trained_project: Path, service: str, run: Run) -> None:
     status, health = _http(f"{service}/health")
     assert (status, health["status"], health["model_version"]) == (200, "ok", "1")
+    # The README's example request: one row of the shipped data, answered.
+    answer = json.loads(run(["make", "request", f"SERVICE_URL={service}"], trained_project).stdout)
+    assert answer["predictions"][0] in (0, 1)
+    assert 0 <= answer["probabilities"][0] <= 1
     features = [c for c in inference_columns(trained_project) if c != "sample_id"]
     row = dict.fromkeys(features, 1.0)
     status, body = _http(f"{service}/predict", {"records": [row]})
@@ -341,3 +382,20 @@ def _set_config(path: Path, **values: object) -> None:
     config = yaml.safe_load(path.read_text()) or {}
     config.update(values)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def test_demo_is_quiet_and_ends_with_what_to_run_next(tmp_path: Path, run: Run) -> None:
+    demo = tmp_path / "demo"
+    proc = run(["make", "--no-print-directory", "demo", f"DEMO={demo}"], cwd=REPO)
+    lines = proc.stdout.splitlines()
+    assert len(lines) < 30, proc.stdout  # no installer listing: that went to demo.log
+    assert "\x1b[" not in proc.stdout + proc.stderr  # no colour codes off a terminal
+    assert [line.split("#")[0].strip() for line in lines[-3:]] == [
+        f"cd {demo}",
+        "make serve",
+        "make request",
+    ]
+    assert "alias my-ml-project@champion -> version 1" in proc.stderr  # what `make serve` serves
+    log = run(["git", "log", "--oneline"], cwd=demo).stdout.splitlines()
+    assert len(log) == 1  # a repository with its first commit: `make update` works from here
+    assert run(["git", "status", "--porcelain"], cwd=demo).stdout == ""
