@@ -31,7 +31,7 @@ from conftest import (
     project_files,
     run_command,
 )
-from test_kubernetes import IMAGES, NAMESPACES, OVERLAYS, cli_call_problems, pod_problems
+from test_kubernetes import IMAGES, NAMESPACES, cli_call_problems, pod_problems
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -100,6 +100,10 @@ def render(copie_session: Any, **answers: Any) -> Path:
     return Path(result.project_dir)
 
 
+def key(answers: dict[str, Any]) -> str:
+    return "+".join(answers["platforms"]) + ("" if answers["use_docker"] else " no-docker")
+
+
 @pytest.fixture(scope="module")
 def kubernetes_project(copie_session: Any) -> Path:
     return render(copie_session, orchestrator="airflow", platforms=["kubernetes"])
@@ -112,102 +116,114 @@ def airflow_python(kubernetes_project: Path, run: Run) -> Path:
     return kubernetes_project / "dags" / ".venv" / "bin" / "python"
 
 
-def dag_report(
-    airflow_python: Path, folders: list[Path], tmp_path: Path, env: dict[str, str]
+@pytest.fixture(scope="module")
+def dag_folders(
+    copie_session: Any, kubectl: str, run: Run, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[dict[str, Any], Path]]:
+    """Every answer set's dags/ (Kubernetes: the dev overlay's pods), plus two more folders.
+
+    "prod": the Kubernetes DAG with the prod overlay's manifests; "no manifests": the
+    Kubernetes DAG before `make airflow-pods`, which must not import.
+    """
+    folders = {}
+    for answers in answer_sets():
+        project = render(copie_session, **answers)
+        folders[key(answers)] = (answers, project / "dags")
+    answers, dags = folders["kubernetes"]
+    extra = tmp_path_factory.mktemp("dag-folders")
+    for name, overlay in (("prod", "prod"), ("no manifests", None)):
+        folder = extra / name.replace(" ", "-")
+        folder.mkdir()
+        shutil.copy(dags / f"{DAG_ID}.py", folder)
+        if overlay:
+            run(["make", "airflow-pods", f"ENV={overlay}", f"KUBECTL={kubectl}"], cwd=dags.parent)
+            shutil.copy(dags / f"{DAG_ID}.k8s.yaml", folder)
+        folders[name] = (answers, folder)
+    for answers, dags in folders.values():
+        if "kubernetes" in answers["platforms"] and dags.name == "dags":
+            run(["make", "airflow-pods", f"KUBECTL={kubectl}"], cwd=dags.parent)  # ENV=dev
+    return folders
+
+
+@pytest.fixture(scope="module")
+def report(
+    airflow_python: Path,
+    dag_folders: dict[str, tuple[dict[str, Any], Path]],
+    project_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
-    """DAG_REPORT of the DAG folders, in Airflow's environment."""
-    out = tmp_path / "dag-report.json"
-    command = [str(airflow_python), "-c", DAG_REPORT, str(out), *map(str, folders)]
-    run_command(command, tmp_path, env)
-    return dict(json.loads(out.read_text()))
+    """DAG_REPORT of every folder, in one Airflow process; keyed like `dag_folders`."""
+    out = tmp_path_factory.mktemp("dag-report") / "report.json"
+    folders = [str(dags) for _, dags in dag_folders.values()]
+    run_command(
+        [str(airflow_python), "-c", DAG_REPORT, str(out), *folders], out.parent, project_env
+    )
+    by_folder = json.loads(out.read_text())
+    return {name: by_folder[str(dags)] for name, (_, dags) in dag_folders.items()}
 
 
 # --- the DAG imports, with its tasks in order, for every answer set -----------------------------
 
 
 def test_the_dag_imports_with_its_tasks_in_order_for_every_answer_set(
-    copie_session: Any,
-    airflow_python: Path,
-    kubectl: str,
-    run: Run,
-    project_env: dict[str, str],
-    tmp_path: Path,
+    dag_folders: dict[str, tuple[dict[str, Any], Path]], report: dict[str, Any]
 ) -> None:
-    answers = answer_sets()
-    assert len(answers) == 10
-    projects = []
-    for answer in answers:
-        project = render(copie_session, **answer)
-        if "kubernetes" in answer["platforms"]:
-            run(["make", "airflow-pods", f"KUBECTL={kubectl}"], cwd=project)  # ENV=dev
-        projects.append(project)
-    report = dag_report(airflow_python, [p / "dags" for p in projects], tmp_path, project_env)
-
-    for answer, project in zip(answers, projects, strict=True):
-        entry = report[str(project / "dags")]
-        assert entry["errors"] == {}, answer
-        assert list(entry["dags"]) == [DAG_ID], answer
+    sets = {name: answers for name, (answers, dags) in dag_folders.items() if dags.name == "dags"}
+    assert len(sets) == 10
+    for name, answers in sets.items():
+        entry = report[name]
+        assert entry["errors"] == {}, name
+        assert list(entry["dags"]) == [DAG_ID], name
         dag = entry["dags"][DAG_ID]
         assert dag["schedule"] == "0 2 * * *"
         tasks = dag["tasks"]
-        assert list(tasks) == JOBS, answer
+        assert list(tasks) == JOBS, name
         # One chain, in the order `make pipeline` runs the jobs.
         assert [tasks[job]["upstream"] for job in JOBS] == [[], *([job] for job in JOBS[:-1])]
-        assert all(tasks[job]["timeout"] > 0 for job in JOBS), answer
-        assert [tasks[job]["retries"] for job in JOBS] == [2, 2, 2, 2, 0], answer
-        on_kubernetes = "kubernetes" in answer["platforms"]
+        assert all(tasks[job]["timeout"] > 0 for job in JOBS), name
+        assert [tasks[job]["retries"] for job in JOBS] == [2, 2, 2, 2, 0], name
+        on_kubernetes = "kubernetes" in answers["platforms"]
         operator = "KubernetesPodOperator" if on_kubernetes else "BashOperator"
-        assert {t["operator"] for t in tasks.values()} == {operator}, answer
+        assert {t["operator"] for t in tasks.values()} == {operator}, name
         if not on_kubernetes:  # the installed CLI, in the project, with the job's config
+            project = dag_folders[name][1].parent
             cli = project / ".venv" / "bin" / SLUG
             for job in JOBS:
                 command = f"exec {cli} {job} --config configs/{job}.yaml"
-                assert tasks[job]["bash_command"] == command, answer
-                assert tasks[job]["cwd"] == str(project), answer
+                assert tasks[job]["bash_command"] == command, name
+                assert tasks[job]["cwd"] == str(project), name
 
 
-def test_a_dag_that_does_not_import_is_reported(
-    airflow_python: Path, copie_session: Any, project_env: dict[str, str], tmp_path: Path
-) -> None:
+def test_a_dag_that_does_not_import_is_reported(report: dict[str, Any]) -> None:
     """The negative control of the import check, and the pods' clear error without manifests."""
-    project = render(copie_session, orchestrator="airflow", platforms=["kubernetes"])
-    report = dag_report(airflow_python, [project / "dags"], tmp_path, project_env)
-    report = report[str(project / "dags")]
-    assert report["dags"] == {}
-    (error,) = report["errors"].values()
-    assert "my_ml_project.k8s.yaml is missing: run `make airflow-pods ENV=<overlay>`" in error
+    assert report["no manifests"]["dags"] == {}
+    (error,) = report["no manifests"]["errors"].values()
+    assert f"{DAG_ID}.k8s.yaml is missing: run `make airflow-pods ENV=<overlay>`" in error
 
 
 # --- with kubernetes: the pods the tasks create -------------------------------------------------
 
 
 def test_each_task_pod_is_its_cronjob_container_and_passes_the_manifests_lockdown(
-    kubernetes_project: Path,
-    airflow_python: Path,
+    dag_folders: dict[str, tuple[dict[str, Any], Path]],
+    report: dict[str, Any],
     local_project: Path,
-    kubectl: str,
-    run: Run,
-    project_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
     problems: list[str] = []
     cli_calls = []
     pod_files = []
-    for overlay in OVERLAYS:
-        run(
-            ["make", "airflow-pods", f"ENV={overlay}", f"KUBECTL={kubectl}"], cwd=kubernetes_project
-        )
-        manifests = tmp_path / f"{overlay}.yaml"
-        shutil.copy(kubernetes_project / "dags" / f"{DAG_ID}.k8s.yaml", manifests)
+    config_keys: set[str] = set()
+    for overlay, name in (("dev", "kubernetes"), ("prod", "prod")):
+        manifests = dag_folders[name][1] / f"{DAG_ID}.k8s.yaml"
         docs = [d for d in yaml.safe_load_all(manifests.read_text()) if d]
-        env = {**project_env, "MY_ML_PROJECT_K8S_MANIFESTS": str(manifests)}
-        report = dag_report(airflow_python, [kubernetes_project / "dags"], tmp_path, env)
-        tasks = report[str(kubernetes_project / "dags")]["dags"][DAG_ID]["tasks"]
+        tasks = report[name]["dags"][DAG_ID]["tasks"]
         pods = {job: tasks[job]["pod"] for job in JOBS}
 
         configmaps = {
             d["metadata"]["name"].rsplit("-", 1)[0]: d for d in docs if d["kind"] == "ConfigMap"
         }
+        config_keys = set(configmaps["configs"]["data"])
         cronjob_containers = {
             str(c["args"][0]): c
             for d in docs
@@ -233,42 +249,35 @@ def test_each_task_pod_is_its_cronjob_container_and_passes_the_manifests_lockdow
             (container,) = pod["spec"]["containers"]
             assert pod["spec"]["initContainers"] == [], where
             source = cronjob_containers[job]
-            for key in ("image", "command", "env", "resources", "securityContext", "volumeMounts"):
-                assert container.get(key) == source.get(key), f"{where}: {key}"
+            for field in ("image", "command", "env", "resources", "securityContext"):
+                assert container.get(field) == source.get(field), f"{where}: {field}"
+            assert container["volumeMounts"] == source["volumeMounts"], where
             assert container.get("envFrom", []) == source.get("envFrom", []), where
             assert container["workingDir"] == source["workingDir"], where
-            expected_args = [str(a) for a in source["args"]]
+            args = [str(a) for a in source["args"]]
             if job == "predict":
-                assert expected_args[-2:] == [
-                    "--set",
-                    f"shard_count={2 if overlay == 'dev' else 4}",
-                ]
-                expected_args = expected_args[:-2]
-            assert container["args"] == expected_args, where
+                shards = {"dev": 2, "prod": 4}[overlay]
+                assert args[-2:] == ["--set", f"shard_count={shards}"], where
+                args = args[:-2]
+            assert container["args"] == args, where
             assert pod["spec"]["restartPolicy"] == "Never", where
         pod_files.append(tmp_path / f"pods-{overlay}.yaml")
-        pod_files[-1].write_text(yaml.safe_dump_all(pods.values()))
+        pod_files[-1].write_text(yaml.safe_dump_all(list(pods.values())))
 
-    config_keys = set(
-        next(d for d in docs if d["kind"] == "ConfigMap" and "data.yaml" in d.get("data", {}))[
-            "data"
-        ]
-    )
     found, jobs = cli_call_problems(local_project, cli_calls, config_keys)
     assert jobs == set(JOBS)
     assert not problems + found, "\n".join(problems + found)
 
     # The checks can fail: a pod that may run as root is caught.
-    pod = yaml.safe_load(pod_files[0].read_text().split("\n---\n")[0])
+    pod = next(yaml.safe_load_all(pod_files[0].read_text()))
     del pod["spec"]["securityContext"]["runAsNonRoot"]
     found, _ = pod_problems("control", pod, image=IMAGES["dev"], configs="", tracking="")
     assert "control: runAsNonRoot" in found
 
     # The pods validate against the Kubernetes schemas, strictly; a misspelt field does not.
     control = tmp_path / "invalid-pod.yaml"
-    control.write_text(
-        pod_files[0].read_text().replace("readOnlyRootFilesystem:", "readOnlyRootFS:")
-    )
+    text = pod_files[0].read_text()
+    control.write_text(text.replace("readOnlyRootFilesystem:", "readOnlyRootFS:"))
     for version in KUBERNETES_VERSIONS:
         errors = kubernetes_validate([*pod_files, control], version)
         assert errors, version
@@ -333,8 +342,8 @@ def test_airflow_dags_test_runs_the_whole_dag_like_make_pipeline(
     # Nothing of Airflow's local run is left in the project (its AIRFLOW_HOME was temporary):
     # only the jobs' outputs, the project's and Airflow's environments and their locks.
     new = project_files(project) - before
-    left = {f if f.startswith("dags/") else f.split("/")[0] for f in new}
-    assert left - {"dags/uv.lock"} == {"data", "artifacts", "mlruns"}
+    left = {"/".join(f.split("/")[: 2 if f.startswith("dags/") else 1]) for f in new}
+    assert left - {"dags/uv.lock", "dags/.venv"} == {"data", "artifacts", "mlruns"}
 
     for folder in ("data", "artifacts", "mlruns"):
         shutil.rmtree(project / folder)
@@ -351,8 +360,10 @@ def test_without_airflow_nothing_of_it_is_rendered(copie_session: Any) -> None:
         files = project_files(project)
         assert not any(f.startswith(("dags/", "make/")) for f in files), answers
         for name in files:
-            text = (project / name).read_text()
-            assert "airflow" not in text.lower(), f"{answers}: {name}"
+            lines = (project / name).read_text().lower().splitlines()
+            # The answers file names the template's folder, which pytest names after this test.
+            text = [line for line in lines if not line.startswith("_src_path:")]
+            assert not any("airflow" in line for line in text), f"{answers}: {name}"
         assert "include make/" not in (project / "Makefile").read_text()
 
 
