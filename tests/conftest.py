@@ -174,6 +174,17 @@ KUBERNETES_FILES = {
 }
 
 
+# Every file `orchestrator: airflow` adds to a project with the default answers, and nothing else
+# (tests/test_render.py, tests/test_update.py and tests/test_airflow.py).
+AIRFLOW_FILES = {
+    "dags/my_ml_project.py",
+    "dags/README.md",
+    "dags/pyproject.toml",
+    "dags/.airflowignore",
+    "make/airflow.mk",
+}
+
+
 # The validators of each platform, shared by its test module and tests/test_matrix.py.
 
 DATABRICKS_SCHEMA = REPO / "tests" / "databricks" / "bundle-schema.json"

@@ -49,6 +49,7 @@ def copy_with(answers: dict[str, str], dst: Path) -> subprocess.CompletedProcess
         ({"python_version": "3.9"}, "python_version"),
         ({"license": "GPL"}, "license"),
         ({"task": "ranking"}, "task"),
+        ({"orchestrator": "dagster"}, "'orchestrator': 'dagster' is not in"),
         (
             {"platforms": "[kubernetes]", "use_docker": "false"},
             "The kubernetes platform runs the project's image",

@@ -244,116 +244,146 @@ def parse_with_the_cli(project: Path, argvs: list[list[str]]) -> list[dict[str, 
     return list(json.loads(out))
 
 
-def test_every_pod_is_locked_down_and_runs_the_cli(
-    overlays: dict[str, Overlay], installed: Path
-) -> None:
+CliCall = tuple[str, list[str], str]  # where, argv, config mount path
+
+
+def pod_problems(
+    where: str, pod: dict[str, Any], *, image: str, configs: str, tracking: str
+) -> tuple[list[str], list[CliCall]]:
+    """The lockdown every pod of the project passes, and the CLI calls its containers make.
+
+    `pod` is a pod template (metadata, spec); `image` the overlay's image of the project;
+    `configs` and `tracking` the names of the overlay's ConfigMaps. tests/test_airflow.py holds
+    the pods of the Airflow DAG to the same checks.
+    """
     problems: list[str] = []
-    cli_calls: list[tuple[str, list[str], str]] = []  # where, argv, config mount path
+    cli_calls: list[CliCall] = []
 
     def expect(condition: object, where: str, what: str) -> None:
         if not condition:
             problems.append(f"{where}: {what}")
 
+    spec = pod["spec"]
+    expect(spec.get("serviceAccountName") == NAME, where, "the project's ServiceAccount")
+    expect(spec.get("automountServiceAccountToken") is False, where, "no token mounted")
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        expect(not spec.get(key), where, f"no {key}")
+    psc = spec.get("securityContext", {})
+    expect(psc.get("runAsNonRoot") is True, where, "runAsNonRoot")
+    expect(psc.get("runAsUser") == 10001, where, "runs as the image's user 10001")
+    expect(psc.get("seccompProfile") == {"type": "RuntimeDefault"}, where, "seccomp")
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    allowed = {"configMap", "secret", "emptyDir", "persistentVolumeClaim"}
+    for volume in volumes.values():
+        expect(set(volume) - {"name"} <= allowed, where, f"volume {volume['name']}")
+    for container in containers(pod):
+        at = f"{where}/{container['name']}"
+        csc = container.get("securityContext", {})
+        expect(csc.get("allowPrivilegeEscalation") is False, at, "no privilege escalation")
+        expect(csc.get("readOnlyRootFilesystem") is True, at, "read-only root filesystem")
+        expect(csc.get("capabilities") == {"drop": ["ALL"]}, at, "capabilities dropped")
+        expect(not csc.get("privileged"), at, "not privileged")
+        for bound in ("requests", "limits"):
+            given = container.get("resources", {}).get(bound, {})
+            expect({"cpu", "memory"} <= set(given), at, f"cpu and memory {bound}")
+        mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+        expect("emptyDir" in volumes[mounts["/tmp"]["name"]], at, "/tmp is an emptyDir")
+        for path, mount in mounts.items():
+            volume = volumes[mount["name"]]
+            writable = not mount.get("readOnly")
+            kinds = {"emptyDir", "persistentVolumeClaim"}
+            expect(not writable or kinds & set(volume), at, f"{path} is a writable volume")
+        env = {e["name"]: e for e in container.get("env", [])}
+        expect(env.get("HOME", {}).get("value") == "/tmp", at, "HOME on the emptyDir")
+        expect(not any("valueFrom" in e for e in env.values()), at, "no values from secrets")
+        sources = container.get("envFrom", [])
+        expect(all("secretRef" not in s for s in sources), at, "no secrets as variables")
+
+        if container["image"].startswith(MLFLOW_IMAGE):
+            expect(container["command"] == ["mlflow", "server"], at, "the MLflow server")
+            continue
+        expect(container["image"] == image, at, "the overlay's image")
+        expect(container.get("command") == [SLUG], at, f"command is [{SLUG}]")
+        argv = [str(a) for a in container.get("args", [])]
+        config_mount = next(
+            (p for p, m in mounts.items() if volumes[m["name"]].get("configMap")), ""
+        )
+        expect(
+            volumes[mounts[config_mount]["name"]]["configMap"]["name"] == configs
+            and mounts[config_mount].get("readOnly") is True,
+            at,
+            "the configs ConfigMap, mounted read-only",
+        )
+        cli_calls.append((at, argv, config_mount))
+        job = argv[0] if argv else ""
+        uses_mlflow = job in MLFLOW_CLIENT_JOBS
+        expect(
+            ({"configMapRef": {"name": tracking}} in sources) == uses_mlflow,
+            at,
+            "MLFLOW_TRACKING_URI from the ConfigMap exactly where MLflow is used",
+        )
+        credentials = mounts.get("/tmp/.mlflow", {}).get("name")
+        expect(
+            (credentials is not None) == uses_mlflow
+            and (credentials is None or volumes[credentials]["secret"]["optional"]),
+            at,
+            "the optional credentials file exactly where MLflow is used",
+        )
+        if job == "serve":
+            expect("workingDir" not in container, at, "serve runs in the image's /app")
+        else:
+            workdir = mounts.get(container.get("workingDir", ""), {})
+            expect(
+                "persistentVolumeClaim" in volumes.get(workdir.get("name", ""), {}),
+                at,
+                "a batch job works in the workspace volume",
+            )
+    return problems, cli_calls
+
+
+def cli_call_problems(
+    installed: Path, cli_calls: list[CliCall], config_keys: set[str]
+) -> tuple[list[str], set[str]]:
+    """Every command line is one the package's CLI accepts, with a config of the ConfigMap.
+
+    Returns the problems and the jobs the command lines run.
+    """
+    problems: list[str] = []
+    parsed = parse_with_the_cli(installed, [argv for _, argv, _ in cli_calls])
+    jobs = set()
+    for (at, _, mount), result in zip(cli_calls, parsed, strict=True):
+        jobs.add(result["job"])
+        if not result["known"]:
+            problems.append(f"{at}: job {result['job']} exists in the CLI")
+        config = Path(result["config"])
+        if not (str(config.parent) == mount and config.name in config_keys):
+            problems.append(f"{at}: --config {config} is a file of the ConfigMap at {mount}")
+    return problems, jobs
+
+
+def test_every_pod_is_locked_down_and_runs_the_cli(
+    overlays: dict[str, Overlay], installed: Path
+) -> None:
+    problems: list[str] = []
+    cli_calls: list[CliCall] = []
     for overlay in overlays.values():
         account = overlay.find("ServiceAccount", NAME)
         assert account["automountServiceAccountToken"] is False
         configs = overlay.find("ConfigMap", "configs")["metadata"]["name"]
         tracking = overlay.find("ConfigMap", "mlflow-tracking")["metadata"]["name"]
         for where, pod in pod_templates(overlay):
-            spec = pod["spec"]
-            expect(spec.get("serviceAccountName") == NAME, where, "the project's ServiceAccount")
-            expect(spec.get("automountServiceAccountToken") is False, where, "no token mounted")
-            for key in ("hostNetwork", "hostPID", "hostIPC"):
-                expect(not spec.get(key), where, f"no {key}")
-            psc = spec.get("securityContext", {})
-            expect(psc.get("runAsNonRoot") is True, where, "runAsNonRoot")
-            expect(psc.get("runAsUser") == 10001, where, "runs as the image's user 10001")
-            expect(psc.get("seccompProfile") == {"type": "RuntimeDefault"}, where, "seccomp")
-            volumes = {v["name"]: v for v in spec.get("volumes", [])}
-            allowed = {"configMap", "secret", "emptyDir", "persistentVolumeClaim"}
-            for volume in volumes.values():
-                expect(set(volume) - {"name"} <= allowed, where, f"volume {volume['name']}")
-            for container in containers(pod):
-                at = f"{where}/{container['name']}"
-                csc = container.get("securityContext", {})
-                expect(csc.get("allowPrivilegeEscalation") is False, at, "no privilege escalation")
-                expect(csc.get("readOnlyRootFilesystem") is True, at, "read-only root filesystem")
-                expect(csc.get("capabilities") == {"drop": ["ALL"]}, at, "capabilities dropped")
-                expect(not csc.get("privileged"), at, "not privileged")
-                for bound in ("requests", "limits"):
-                    given = container.get("resources", {}).get(bound, {})
-                    expect({"cpu", "memory"} <= set(given), at, f"cpu and memory {bound}")
-                mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
-                expect("emptyDir" in volumes[mounts["/tmp"]["name"]], at, "/tmp is an emptyDir")
-                for path, mount in mounts.items():
-                    volume = volumes[mount["name"]]
-                    writable = not mount.get("readOnly")
-                    kinds = {"emptyDir", "persistentVolumeClaim"}
-                    expect(not writable or kinds & set(volume), at, f"{path} is a writable volume")
-                env = {e["name"]: e for e in container.get("env", [])}
-                expect(env.get("HOME", {}).get("value") == "/tmp", at, "HOME on the emptyDir")
-                expect(
-                    not any("valueFrom" in e for e in env.values()), at, "no values from secrets"
-                )
-                sources = container.get("envFrom", [])
-                expect(all("secretRef" not in s for s in sources), at, "no secrets as variables")
-
-                if container["image"].startswith(MLFLOW_IMAGE):
-                    expect(container["command"] == ["mlflow", "server"], at, "the MLflow server")
-                    continue
-                expect(container["image"] == IMAGES[overlay.name], at, "the overlay's image")
-                expect(container.get("command") == [SLUG], at, f"command is [{SLUG}]")
-                argv = [str(a) for a in container.get("args", [])]
-                config_mount = next(
-                    (p for p, m in mounts.items() if volumes[m["name"]].get("configMap")), ""
-                )
-                expect(
-                    volumes[mounts[config_mount]["name"]]["configMap"]["name"] == configs
-                    and mounts[config_mount].get("readOnly") is True,
-                    at,
-                    "the configs ConfigMap, mounted read-only",
-                )
-                cli_calls.append((at, argv, config_mount))
-                job = argv[0] if argv else ""
-                uses_mlflow = job in MLFLOW_CLIENT_JOBS
-                expect(
-                    ({"configMapRef": {"name": tracking}} in sources) == uses_mlflow,
-                    at,
-                    "MLFLOW_TRACKING_URI from the ConfigMap exactly where MLflow is used",
-                )
-                credentials = mounts.get("/tmp/.mlflow", {}).get("name")
-                expect(
-                    (credentials is not None) == uses_mlflow
-                    and (credentials is None or volumes[credentials]["secret"]["optional"]),
-                    at,
-                    "the optional credentials file exactly where MLflow is used",
-                )
-                if job == "serve":
-                    expect("workingDir" not in container, at, "serve runs in the image's /app")
-                else:
-                    workdir = mounts.get(container.get("workingDir", ""), {})
-                    expect(
-                        "persistentVolumeClaim" in volumes.get(workdir.get("name", ""), {}),
-                        at,
-                        "a batch job works in the workspace volume",
-                    )
+            found, calls = pod_problems(
+                where, pod, image=IMAGES[overlay.name], configs=configs, tracking=tracking
+            )
+            problems += found
+            cli_calls += calls
 
     # Every command line is one the package's CLI accepts, and its config file is in the mounted
     # ConfigMap.
-    parsed = parse_with_the_cli(installed, [argv for _, argv, _ in cli_calls])
     config_keys = set(overlays["dev"].find("ConfigMap", "configs")["data"])
-    jobs = set()
-    for (at, _, mount), result in zip(cli_calls, parsed, strict=True):
-        jobs.add(result["job"])
-        expect(result["known"], at, f"job {result['job']} exists in the CLI")
-        config = Path(result["config"])
-        expect(
-            str(config.parent) == mount and config.name in config_keys,
-            at,
-            f"--config {config} is a file of the ConfigMap mounted at {mount}",
-        )
+    found, jobs = cli_call_problems(installed, cli_calls, config_keys)
     assert jobs == {"data", "train", "evaluate", "predict", "monitor", "serve"}
-    assert not problems, "\n".join(problems)
+    assert not problems + found, "\n".join(problems + found)
 
 
 def test_the_configmap_holds_every_job_config(overlays: dict[str, Overlay], project: Path) -> None:

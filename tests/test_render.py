@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import DATABRICKS_FILES, KUBERNETES_FILES, REPO, project_files
+from conftest import AIRFLOW_FILES, DATABRICKS_FILES, KUBERNETES_FILES, REPO, project_files
 
 CORE_FILES = {
     ".copier-answers.yml",
@@ -123,6 +123,16 @@ def test_kubernetes_adds_exactly_its_files(render: Callable[..., Path]) -> None:
     assert project_files(project) == CORE_FILES | KUBERNETES_FILES
     assert "k8s-apply:" in (project / "Makefile").read_text()
     assert "## Kubernetes" in (project / "README.md").read_text()
+
+
+def test_airflow_adds_exactly_its_files(render: Callable[..., Path]) -> None:
+    project = render(orchestrator="airflow")
+    assert project_files(project) == CORE_FILES | AIRFLOW_FILES
+    assert "\ninclude make/airflow.mk\n" in (project / "Makefile").read_text()
+    assert "dags/README.md" in (project / "README.md").read_text()
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["orchestrator"] == "airflow"
+    assert yaml.safe_load((REPO / "copier.yml").read_text())["orchestrator"]["default"] == "none"
 
 
 def test_sagemaker_adds_its_files_and_leaves_no_trace_without_it(

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import DATABRICKS_FILES, KUBERNETES_FILES, REPO, run_command
+from conftest import AIRFLOW_FILES, DATABRICKS_FILES, KUBERNETES_FILES, REPO, run_command
 
 PACKAGE = "my_ml_project"  # the default answers' package
 USER_CONFIG = "configs/train.yaml"  # a job config: user-owned (`_skip_if_exists`)
@@ -513,6 +513,29 @@ def test_adding_sagemaker_later_brings_exactly_its_files(
         f: before[f] for f in before if f != answers
     }
     assert project.answers()["platforms"] == []
+
+
+def test_adding_airflow_later_brings_exactly_its_files(template: Template, tmp_path: Path) -> None:
+    project = render(template, tmp_path / "project")
+    before = project.snapshot()
+
+    project.copier("update", "--defaults", "--data=orchestrator=airflow")
+    expected = render(template, tmp_path / "expected", "orchestrator=airflow", commit=False)
+    assert project.snapshot() == expected.snapshot() | {
+        ".copier-answers.yml": project.snapshot()[".copier-answers.yml"]
+    }
+    assert project.files() - set(before) == AIRFLOW_FILES
+    assert "include make/airflow.mk" in project.read("Makefile")
+    assert "make airflow-check" in project.read(".github/workflows/ci.yml")
+    assert project.answers()["orchestrator"] == "airflow"
+    project.commit("airflow")
+
+    project.copier("update", "--defaults", "--data=orchestrator=none")
+    after = project.snapshot()
+    answers = ".copier-answers.yml"
+    assert {f: after[f] for f in after if f != answers} == {
+        f: before[f] for f in before if f != answers
+    }
 
 
 # --- non-interactive updates -------------------------------------------------------------------

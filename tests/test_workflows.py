@@ -32,7 +32,12 @@ PINNED_USES = re.compile(r"^\s*(?:-\s+)?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) 
 ANSWER_SETS = {
     "defaults": {},
     "no-docker": {"use_docker": False},
-    "py313-kubernetes": {"python_version": "3.13", "platforms": ["kubernetes"]},
+    # The orchestrator's CI job, with the kubectl its DAG's pods need.
+    "py313-kubernetes-airflow": {
+        "python_version": "3.13",
+        "platforms": ["kubernetes"],
+        "orchestrator": "airflow",
+    },
     "databricks": {"platforms": ["databricks"]},  # adds databricks-bundle.yml
     "sagemaker": {"platforms": ["sagemaker"]},
 }
@@ -269,7 +274,9 @@ def test_ci_runs_the_makefile_targets_on_two_pythons(
     assert ci["on"]["push"]["branches"] == ["main"]
     assert ci["concurrency"]["cancel-in-progress"] is True
     jobs = ci["jobs"]
-    assert set(jobs) == {"lint", "test", "build"} | ({"image"} if answers["use_docker"] else set())
+    orchestrator = answers.get("orchestrator", "none")
+    expected = {"lint", "test", "build"} | ({"image"} if answers["use_docker"] else set())
+    assert set(jobs) == expected | ({"orchestrator"} if orchestrator != "none" else set())
 
     version = answers["python_version"]
     assert jobs["test"]["strategy"]["matrix"]["python-version"] == [version, NEXT_PYTHON[version]]
@@ -280,9 +287,11 @@ def test_ci_runs_the_makefile_targets_on_two_pythons(
     assert runs["build"] == ["make build"]
     if answers["use_docker"]:
         assert runs["image"] == ["make docker-build"]
+    if orchestrator != "none":
+        assert runs["orchestrator"] == [f"make {orchestrator}-check"]
 
-    # Every target CI calls exists in the generated Makefile.
-    makefile = (project / "Makefile").read_text()
+    # Every target CI calls exists in the generated Makefile or a fragment it includes.
+    makefile = "".join(p.read_text() for p in [project / "Makefile", *project.glob("make/*.mk")])
     defined = set(re.findall(r"^([a-zA-Z][\w-]*):", makefile, flags=re.MULTILINE))
     called = {target for cmds in runs.values() for cmd in cmds for target in cmd.split()[1:]}
     assert called <= defined, f"targets missing from the Makefile: {called - defined}"
