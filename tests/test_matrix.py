@@ -1,7 +1,9 @@
 """Every answer combination copier.yml accepts gives a project that lints, type-checks and collects.
 
 The cheap pass covers the whole matrix: every subset of the platforms x python_version x
-use_docker x use_docs x license x task, the values read from copier.yml. It is rendered once per
+use_docker x use_docs x license x task, the values read from copier.yml, and every subset of the
+platforms x use_docker x the answers that add a folder beside the package (SIDE_AXES: the
+orchestrator), the rest at their defaults. It is rendered once per
 session (copier's API in a process pool, one folder per combination; xdist workers share it under
 a file lock); a combination the rules forbid must be refused by its validator and write nothing.
 One ruff run lints and format-checks every rendered tree, each under its own pyproject.toml. The
@@ -54,6 +56,10 @@ from conftest import (
 
 COPIER = yaml.safe_load((REPO / "copier.yml").read_text())
 AXES = ("python_version", "use_docker", "use_docs", "license", "task")  # beside platforms
+# Answers that add a folder of their own beside the package (an orchestrator, a CI system):
+# they meet the platforms and the image, not the Python version, license or task, so they are
+# crossed with every platform subset and `use_docker`, the other answers at their defaults.
+SIDE_AXES = ("orchestrator",)
 CPUS = len(os.sched_getaffinity(0))
 
 
@@ -68,10 +74,22 @@ def choices(question: str) -> list[Any]:
 
 PLATFORMS = choices("platforms")
 SUBSETS = [list(s) for n in range(len(PLATFORMS) + 1) for s in itertools.combinations(PLATFORMS, n)]
+SIDE_DEFAULTS = {question: COPIER[question]["default"] for question in SIDE_AXES}
 COMBINATIONS: list[dict[str, Any]] = [
-    {"platforms": subset, **dict(zip(AXES, values, strict=True))}
+    {"platforms": subset, **dict(zip(AXES, values, strict=True)), **SIDE_DEFAULTS}
     for subset in SUBSETS
     for values in itertools.product(*map(choices, AXES))
+] + [
+    {
+        "platforms": subset,
+        **{question: COPIER[question]["default"] for question in AXES},
+        "use_docker": use_docker,
+        **dict(zip(SIDE_AXES, side, strict=True)),
+    }
+    for subset in SUBSETS
+    for use_docker in choices("use_docker")
+    for side in itertools.product(*map(choices, SIDE_AXES))
+    if list(side) != list(SIDE_DEFAULTS.values())
 ]
 
 
@@ -81,7 +99,8 @@ def label(answers: dict[str, Any]) -> str:
 
 def refusal(answers: dict[str, Any]) -> tuple[str, str] | None:
     """The rules of the issue: the question that must refuse these answers and its message."""
-    answers = {question: COPIER[question]["default"] for question in ("platforms", *AXES)} | answers
+    questions = ("platforms", *AXES, *SIDE_AXES)
+    answers = {question: COPIER[question]["default"] for question in questions} | answers
     platforms = answers["platforms"]
     if "databricks" in platforms and answers["python_version"] == "3.13":
         return "platforms", "with databricks, choose python_version 3.12 or 3.11."
@@ -108,7 +127,7 @@ def read_by_validation() -> set[str]:
 
 # Combinations that give the same answers to what validation reads are accepted or refused
 # together: each such group is tried once, and every combination the rules accept is rendered.
-DECIDING = sorted(read_by_validation() & {"platforms", *AXES})
+DECIDING = sorted(read_by_validation() & {"platforms", *AXES, *SIDE_AXES})
 FIRST_OF_GROUP: dict[str, int] = {}
 for _index, _answers in enumerate(COMBINATIONS):
     FIRST_OF_GROUP.setdefault(json.dumps([_answers[q] for q in DECIDING]), _index)
@@ -500,10 +519,11 @@ COVERING: dict[str, dict[str, Any]] = {
         "databricks_compute": "job_clusters",
         "databricks_cloud": "gcp",
     },
-    "sagemaker-kubernetes-py3.13-regression": {
+    "sagemaker-kubernetes-py3.13-regression-airflow": {
         "platforms": ["sagemaker", "kubernetes"],
         "python_version": "3.13",
         "task": "regression",
+        "orchestrator": "airflow",
     },
     "databricks-serverless-no-docker-docs": {
         "platforms": ["databricks"],
@@ -520,7 +540,7 @@ def test_the_covering_subset_covers_every_answer_and_platform_pair() -> None:
     projects = list(COVERING.values())
     for answers in projects:
         assert refusal(answers) is None, answers
-    for question in AXES:
+    for question in (*AXES, *SIDE_AXES):
         assert values(question, projects) == set(choices(question)), question
     on_databricks = [answers for answers in projects if "databricks" in answers["platforms"]]
     assert values("databricks_compute", on_databricks) == set(choices("databricks_compute"))
