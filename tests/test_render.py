@@ -75,15 +75,7 @@ DOCS_FILES = {"mkdocs.yml", "docs/index.md", "docs/make-it-yours.md"}
 SAGEMAKER_FILES = {
     ".github/workflows/sagemaker.yml",
     "deploy/sagemaker/config.yaml",
-    *(
-        f"deploy/sagemaker/iam/{name}.json"
-        for name in (
-            "execution-role-policy",
-            "execution-trust-policy",
-            "github-deployer-policy",
-            "github-trust-policy",
-        )
-    ),
+    "deploy/sagemaker/stack.yaml",
     *(
         f"src/my_ml_project/sagemaker/{module}.py"
         for module in ("__init__", "container", "deploy", "invocations")
