@@ -172,7 +172,9 @@ def test_checkov_finds_nothing_beyond_the_documented_skips(
     skipped = report["results"]["skipped_checks"]
     assert {check["check_id"] for check in skipped} == DOCUMENTED_SKIPS
     assert all(c["check_result"]["suppress_comment"] for c in skipped)  # each says why
-    passed = {(Path(c["file_path"]).name, c["resource"]) for c in report["results"]["passed_checks"]}
+    passed = {
+        (Path(c["file_path"]).name, c["resource"]) for c in report["results"]["passed_checks"]
+    }
     assert ("stack.yaml", "AWS::IAM::Role.DeployRole") in passed  # really scanned
     summary = report["summary"]
     print(
