@@ -242,6 +242,7 @@ def test_no_job_reads_a_stored_secret(rendered: dict[str, Any]) -> None:
 # --- running it -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_lint_and_test_jobs_run_with_gitlab_ci_local(
     render: Callable[..., Path], run: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
@@ -258,7 +259,7 @@ def test_the_lint_and_test_jobs_run_with_gitlab_ci_local(
     cache = run(["uv", "cache", "dir"], cwd=project).stdout.strip()
     command = [str(GITLAB_CI_LOCAL), "--shell-isolation", "--force-shell-executor"]
     command += ["--no-evaluate-rule-changes", "--variable", f"UV_CACHE_DIR={cache}"]
-    command += ["--variable", "UV_PYTHON_DOWNLOADS=never"]
+    command += ["--variable", "UV_PYTHON_DOWNLOADS=never", "--concurrency", "1"]
     proc = run([*command, "lint", "test"], cwd=project, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-5000:]
