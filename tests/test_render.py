@@ -110,6 +110,14 @@ def test_platforms_are_recorded_for_later_updates(render: Callable[..., Path]) -
     )
 
 
+def test_gitlab_ci_replaces_the_github_files(render: Callable[..., Path]) -> None:
+    project = render(ci="gitlab")
+    github = {f for f in CORE_FILES if f.startswith(".github/")}
+    assert github
+    assert project_files(project) == (CORE_FILES - github) | {".gitlab-ci.yml"}
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["ci"] == "gitlab"
+
+
 def test_kubernetes_adds_exactly_its_files(render: Callable[..., Path]) -> None:
     project = render(platforms=["kubernetes"])
     assert project_files(project) == CORE_FILES | KUBERNETES_FILES
