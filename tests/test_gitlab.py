@@ -118,23 +118,34 @@ def make_commands(lines: list[str]) -> list[tuple[str, ...]]:
     return [tuple(shlex.split(line)[1:]) for line in lines if line.startswith("make ")]
 
 
-def gitlab_stages(project: Path) -> dict[str, list[tuple[str, ...]]]:
-    stages: dict[str, list[tuple[str, ...]]] = {}
+Sequence = tuple[tuple[str, ...], ...]  # a job's make commands, in order
+
+
+def gitlab_stages(project: Path) -> dict[str, list[Sequence]]:
+    """Per stage, each job's make commands in order (jobs of a stage run side by side)."""
+    stages: dict[str, list[Sequence]] = {}
     for job in resolved_jobs(pipeline(project)).values():
-        stages.setdefault(job["stage"], []).extend(make_commands(job["script"]))
-    return {stage: sorted(commands) for stage, commands in stages.items() if commands}
+        if commands := make_commands(job["script"]):
+            stages.setdefault(job["stage"], []).append(tuple(commands))
+    return {stage: sorted(jobs) for stage, jobs in stages.items()}
 
 
-def github_stages(project: Path) -> dict[str, list[tuple[str, ...]]]:
-    stages: dict[str, list[tuple[str, ...]]] = {}
+def github_stages(project: Path) -> dict[str, list[Sequence]]:
+    """The same for the GitHub workflows; a step with its own `if` (the SageMaker workflow's
+    actions) is a job of its own, as on GitLab."""
+    stages: dict[str, list[Sequence]] = {}
     for path in sorted((project / ".github" / "workflows").glob("*.yml")):
         for name, job in yaml.safe_load(path.read_text())["jobs"].items():
             if "uses" in job:  # release.yml calling ci.yml
                 continue
             stage = GITHUB_STAGES[(path.stem, name)]
-            lines = [step["run"] for step in job["steps"] if "run" in step]
-            stages.setdefault(stage, []).extend(make_commands(lines))
-    return {stage: sorted(commands) for stage, commands in stages.items() if commands}
+            runs = [step for step in job["steps"] if "run" in step]
+            sequences = [make_commands([s["run"] for s in runs if "if" not in s])]
+            sequences += [make_commands([s["run"]]) for s in runs if "if" in s]
+            for commands in sequences:
+                if commands:
+                    stages.setdefault(stage, []).append(tuple(commands))
+    return {stage: sorted(jobs) for stage, jobs in stages.items()}
 
 
 # --- rendering ------------------------------------------------------------------------------
