@@ -274,3 +274,73 @@ def test_the_trust_check_catches_a_wildcard(stacks: dict[str, Path], damage: str
     else:
         del condition["StringEquals"][key]
     assert oidc_problems(stack), damage
+
+
+# --- the make targets -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ci", "remote", "parameter"),
+    [
+        ("github", "git@github.com:acme/churn.git", "GitHubRepository=acme/churn"),
+        ("gitlab", "https://gitlab.com/acme/ml/churn.git", "GitLabProjectPath=acme/ml/churn"),
+    ],
+)
+def test_infra_deploy_runs_cloudformation_deploy_with_the_remotes_project(
+    stacks: dict[str, Path],
+    run: Callable[..., Any],
+    tmp_path: Path,
+    ci: str,
+    remote: str,
+    parameter: str,
+) -> None:
+    """`make sagemaker-infra-deploy` with a stand-in `aws` that records its arguments."""
+    project = stacks[ci].parents[2]
+    calls = tmp_path / "calls.txt"
+    (tmp_path / "aws").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (tmp_path / "aws").chmod(0o755)
+    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    run(["git", "init", "-q"], cwd=project)
+    refused = run(["make", "sagemaker-infra-deploy"], cwd=project, env=env, check=False)
+    assert refused.returncode != 0
+    assert "set SAGEMAKER_CI_PROJECT=" in refused.stdout  # no remote to read it from
+    assert not calls.exists()
+    run(["git", "remote", "add", "origin", remote], cwd=project)
+    run(["make", "sagemaker-infra-deploy"], cwd=project, env=env)
+    deploy, outputs = calls.read_text().splitlines()
+    assert deploy.split() == [
+        "cloudformation",
+        "deploy",
+        "--template-file",
+        STACK,
+        "--stack-name",
+        "my-ml-project-sagemaker",
+        "--capabilities",
+        "CAPABILITY_NAMED_IAM",
+        "--no-fail-on-empty-changeset",
+        "--tags",
+        "project=my-ml-project",
+        "--parameter-overrides",
+        "Name=my-ml-project",
+        parameter,
+    ]
+    assert outputs.startswith("cloudformation describe-stacks --stack-name my-ml-project-sagemaker")
+    # The parameters it passes are the stack's own.
+    assert {"Name", parameter.split("=")[0]} <= set(load(stacks[ci])["Parameters"])
+
+
+def test_infra_lint_target_checks_the_stack(
+    stacks: dict[str, Path], run: Callable[..., Any]
+) -> None:
+    project, stack = stacks["gitlab"].parents[2], stacks["gitlab"]
+    proc = run(["make", "sagemaker-infra-lint"], cwd=project)
+    assert "Passed checks: " in proc.stdout
+    assert "Failed checks: 0, Skipped checks: 1" in proc.stdout
+    good = stack.read_text()
+    try:  # a misspelt property fails the target (cfn-lint, before checkov)
+        stack.write_text(good.replace("ScanOnPush:", "ScanOnPsh:"))
+        broken = run(["make", "sagemaker-infra-lint"], cwd=project, check=False)
+    finally:
+        stack.write_text(good)
+    assert broken.returncode != 0
+    assert "E3002" in broken.stdout
