@@ -15,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,9 @@ def test_no_job_reads_a_stored_secret(rendered: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 def test_the_lint_and_test_jobs_run_with_gitlab_ci_local(
-    render: Callable[..., Path], run: Callable[..., subprocess.CompletedProcess[str]]
+    render: Callable[..., Path],
+    run: Callable[..., subprocess.CompletedProcess[str]],
+    record_property: Callable[[str, object], None],
 ) -> None:
     """gitlab-ci-local runs the jobs' scripts in shell mode, each in its own copy of the project.
 
@@ -271,7 +274,11 @@ def test_the_lint_and_test_jobs_run_with_gitlab_ci_local(
     command = [str(GITLAB_CI_LOCAL), "--shell-isolation", "--force-shell-executor"]
     command += ["--no-evaluate-rule-changes", "--variable", f"UV_CACHE_DIR={cache}"]
     command += ["--variable", "UV_PYTHON_DOWNLOADS=never", "--concurrency", "1"]
+    started = time.monotonic()
     proc = run([*command, "lint", "test"], cwd=project, check=False)
+    record_property(
+        "wall time", f"gitlab-ci-local lint, test x2: {time.monotonic() - started:.0f} s"
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-5000:]
     for job in ("lint", "test: [3.11]", "test: [3.12]"):
