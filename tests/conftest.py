@@ -272,7 +272,7 @@ def sagemaker_dry_runs(
     account's image with its role on the train and test channels.
     """
     requests = {}
-    for step in ("train", "register", "deploy", "transform", "cleanup"):
+    for step in ("train", "register", "deploy", "invoke", "transform", "cleanup"):
         proc = run(
             ["make", "--no-print-directory", f"sagemaker-{step}", "SAGEMAKER_ARGS=--dry-run"],
             cwd=project,

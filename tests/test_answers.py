@@ -50,6 +50,7 @@ def copy_with(answers: dict[str, str], dst: Path) -> subprocess.CompletedProcess
         ({"license": "GPL"}, "license"),
         ({"task": "ranking"}, "task"),
         ({"orchestrator": "dagster"}, "'orchestrator': 'dagster' is not in"),
+        ({"ci": "jenkins"}, "'ci': 'jenkins' is not in"),
         (
             {"platforms": "[kubernetes]", "use_docker": "false"},
             "The kubernetes platform runs the project's image",
@@ -98,6 +99,7 @@ def test_invalid_answer_is_refused_and_writes_nothing(
         {"package_name": "churn_model2"},
         {"author_email": "first.last+ml@example.co.uk"},
         {"version": "1.0.0rc1"},
+        {"ci": "gitlab"},
         {"project_name": "Ünïcode Model", "package_name": "unicode_model"},
         {
             "platforms": "[databricks]",

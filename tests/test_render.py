@@ -75,15 +75,7 @@ DOCS_FILES = {"mkdocs.yml", "docs/index.md", "docs/make-it-yours.md"}
 SAGEMAKER_FILES = {
     ".github/workflows/sagemaker.yml",
     "deploy/sagemaker/config.yaml",
-    *(
-        f"deploy/sagemaker/iam/{name}.json"
-        for name in (
-            "execution-role-policy",
-            "execution-trust-policy",
-            "github-deployer-policy",
-            "github-trust-policy",
-        )
-    ),
+    "deploy/sagemaker/stack.yaml",
     *(
         f"src/my_ml_project/sagemaker/{module}.py"
         for module in ("__init__", "container", "deploy", "invocations")
@@ -116,6 +108,14 @@ def test_platforms_are_recorded_for_later_updates(render: Callable[..., Path]) -
     assert project_files(project) == (
         CORE_FILES | KUBERNETES_FILES | DATABRICKS_FILES | SAGEMAKER_FILES
     )
+
+
+def test_gitlab_ci_replaces_the_github_files(render: Callable[..., Path]) -> None:
+    project = render(ci="gitlab")
+    github = {f for f in CORE_FILES if f.startswith(".github/")}
+    assert github
+    assert project_files(project) == (CORE_FILES - github) | {".gitlab-ci.yml"}
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["ci"] == "gitlab"
 
 
 def test_kubernetes_adds_exactly_its_files(render: Callable[..., Path]) -> None:

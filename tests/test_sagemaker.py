@@ -9,8 +9,11 @@ HTTP. The same contract runs inside the built image in tests/test_container.py.
 
 from __future__ import annotations
 
+import fnmatch
 import http.client
 import json
+import os
+import re
 import shutil
 import signal
 import socket
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from conftest import SAGEMAKER_ACCOUNT_ENV, sagemaker_dry_runs
 
@@ -252,17 +256,157 @@ def test_dry_runs_print_the_requests_as_json(project: Path, run: Run) -> None:
     print(f"create_training_job: {json.dumps(params)}")
 
 
-def test_make_builds_and_pushes_the_sagemaker_target(project: Path, run: Run) -> None:
+def test_make_builds_and_pushes_the_sagemaker_target(
+    project: Path, run: Run, tmp_path: Path
+) -> None:
+    """sagemaker-push runs for real with stand-ins for aws and docker that record their calls."""
+    calls = tmp_path / "calls.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool, answer in (("aws", "password"), ("docker", "")):
+        script = bin_dir / tool
+        script.write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\necho {answer}\n')
+        script.chmod(0o755)
     uri = SAGEMAKER_ACCOUNT_ENV["SAGEMAKER_IMAGE_URI"]
-    out = run(
-        ["make", "-n", "sagemaker-build", "sagemaker-push", f"SAGEMAKER_IMAGE_URI={uri}"],
-        cwd=project,
-    ).stdout
-    assert "docker build  --target sagemaker -t my-ml-project:sagemaker ." in out
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    run(["make", "sagemaker-push", f"SAGEMAKER_IMAGE_URI={uri}"], cwd=project, env=env)
     registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-    assert "aws ecr get-login-password --region eu-west-1" in out
-    assert f"docker login --username AWS --password-stdin {registry}" in out
-    assert f"docker push {uri}" in out
-    refused = run(["make", "sagemaker-push"], cwd=project, check=False)
+    assert calls.read_text().splitlines() == [
+        "aws ecr get-login-password --region eu-west-1",
+        f"docker login --username AWS --password-stdin {registry}",
+        f"docker tag my-ml-project:sagemaker {uri}",
+        f"docker push {uri}",
+    ]
+    assert (
+        "docker build  --target sagemaker -t my-ml-project:sagemaker ."
+        in run(["make", "-n", "sagemaker-build"], cwd=project).stdout
+    )
+    # Without the URI, the stack's outputs give it: no region, no stack to read, one clear line.
+    calls.unlink()
+    refused = run(["make", "sagemaker-push"], cwd=project, env=env, check=False)
     assert refused.returncode != 0
-    assert "set SAGEMAKER_IMAGE_URI=" in refused.stdout
+    assert "image-uri failed: set region (AWS_REGION)" in refused.stderr
+    assert not calls.exists()  # nothing was pushed
+
+
+# --- the stack's roles against the requests the steps send ----------------------------------------
+
+SAGEMAKER_RESOURCES = {  # operation: (resource type, the parameter that names it)
+    "create_training_job": ("training-job", "TrainingJobName"),
+    "describe_training_job": ("training-job", "TrainingJobName"),
+    "describe_model_package_group": ("model-package-group", "ModelPackageGroupName"),
+    "create_model_package": ("model-package-group", "ModelPackageGroupName"),
+    "describe_model": ("model", "ModelName"),
+    "create_model": ("model", "ModelName"),
+    "delete_model": ("model", "ModelName"),
+    "create_endpoint_config": ("endpoint-config", "EndpointConfigName"),
+    "delete_endpoint_config": ("endpoint-config", "EndpointConfigName"),
+    "describe_endpoint": ("endpoint", "EndpointName"),
+    "create_endpoint": ("endpoint", "EndpointName"),
+    "update_endpoint": ("endpoint", "EndpointName"),
+    "delete_endpoint": ("endpoint", "EndpointName"),
+    "invoke_endpoint": ("endpoint", "EndpointName"),
+    "create_transform_job": ("transform-job", "TransformJobName"),
+    "describe_transform_job": ("transform-job", "TransformJobName"),
+}
+
+
+def _resolve(value: Any, names: dict[str, str]) -> list[str]:
+    """A policy's Resource with the stack's intrinsics filled in from `names`."""
+    if isinstance(value, list):
+        return [v for item in value for v in _resolve(item, names)]
+    if isinstance(value, str):
+        return [value]
+    (function, argument), *_ = value.items()
+    if function == "Fn::Sub":
+        return [re.sub(r"\$\{([^}]+)\}", lambda m: names[m.group(1)], argument)]
+    if function == "Fn::GetAtt":
+        return [names[".".join(argument)]]
+    assert function == "Ref", value
+    return [names[argument]]
+
+
+def _grants(role: dict[str, Any], names: dict[str, str]) -> dict[str, list[str]]:
+    """Action -> the resources a role's inline policies grant it on."""
+    grants: dict[str, list[str]] = {}
+    for policy in role["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                grants.setdefault(action, []).extend(_resolve(statement["Resource"], names))
+    return grants
+
+
+def test_the_stacks_roles_grant_exactly_what_the_steps_send(project: Path, run: Run) -> None:
+    """Every dry-run request is granted on its resource, and nothing else is granted.
+
+    Beyond the requests: updating an existing endpoint (a dry run creates it), tagging what
+    is created, passing the execution role, reading the stack's outputs and pushing the image.
+    """
+    requests = sagemaker_dry_runs(project, run)
+    stack = yaml.safe_load((project / "deploy/sagemaker/stack.yaml").read_text())
+    config = yaml.safe_load((project / "deploy/sagemaker/config.yaml").read_text())
+    region, bucket = SAGEMAKER_ACCOUNT_ENV["AWS_REGION"], SAGEMAKER_ACCOUNT_ENV["SAGEMAKER_BUCKET"]
+    account = SAGEMAKER_ACCOUNT_ENV["SAGEMAKER_ROLE_ARN"].split(":")[4]
+    prefix = f"arn:aws:sagemaker:{region}:{account}:"
+    names = {
+        "Name": config["name"],
+        "AWS::Partition": "aws",
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{config['stack']}/1",
+        "Bucket.Arn": f"arn:aws:s3:::{bucket}",
+        "Repository.Arn": f"arn:aws:ecr:{region}:{account}:repository/{config['name']}",
+        # The role the requests pass is the stack's execution role (its output ExecutionRoleArn).
+        "ExecutionRole.Arn": SAGEMAKER_ACCOUNT_ENV["SAGEMAKER_ROLE_ARN"],
+    }
+    deploy = _grants(stack["Resources"]["DeployRole"], names)
+    needed: dict[str, set[str]] = {}
+    sent = [r for step in requests.values() for r in step]
+    endpoint = next(r["params"] for r in sent if r["operation"] == "create_endpoint")
+    sent.append({"service": "sagemaker", "operation": "update_endpoint", "params": endpoint})
+    for request in sent:
+        operation, params = request["operation"], request["params"]
+        if operation == "upload_file":
+            action, resource = "s3:PutObject", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}"
+        else:
+            action = "sagemaker:" + "".join(p.title() for p in operation.split("_"))
+            kind, key = SAGEMAKER_RESOURCES.get(operation, ("", ""))
+            resource = f"{prefix}{kind}/{params[key]}" if kind else "*"  # List* name none
+        needed.setdefault(action, set()).add(resource)
+        if "Tags" in params:
+            needed.setdefault("sagemaker:AddTags", set()).add(resource)
+        for role in (params.get("RoleArn"), params.get("ExecutionRoleArn")):
+            if role:
+                needed.setdefault("iam:PassRole", set()).add(role)
+    ecr_push = {
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:CompleteLayerUpload",
+        "ecr:InitiateLayerUpload",
+        "ecr:PutImage",
+        "ecr:UploadLayerPart",
+    }
+    for action in ecr_push:
+        needed[action] = {names["Repository.Arn"]}
+    needed["ecr:GetAuthorizationToken"] = {"*"}  # an account-wide action
+    needed["cloudformation:DescribeStacks"] = {names["AWS::StackId"]}
+    assert set(deploy) == set(needed)  # nothing beyond what the steps need
+    for action, resources in needed.items():
+        for resource in resources:
+            assert any(fnmatch.fnmatchcase(resource, granted) for granted in deploy[action]), (
+                action,
+                resource,
+                deploy[action],
+            )
+    # The execution role reads and writes every S3 location the jobs name, and pulls the image.
+    execution = _grants(stack["Resources"]["ExecutionRole"], names)
+    locations = re.findall(r"s3://[^\"]+", json.dumps(requests))
+    assert locations
+    for location in locations:
+        key = "arn:aws:s3:::" + location.removeprefix("s3://").rstrip("/") + "/x"
+        for action in ("s3:GetObject", "s3:PutObject"):
+            assert any(fnmatch.fnmatchcase(key, g) for g in execution[action]), (action, key)
+    assert execution["ecr:BatchGetImage"] == [names["Repository.Arn"]]
+    print(f"\ndeploy role: {len(deploy)} actions, each on the resources the requests name")

@@ -538,6 +538,38 @@ def test_adding_airflow_later_brings_exactly_its_files(template: Template, tmp_p
     }
 
 
+def test_switching_ci_brings_exactly_the_other_systems_files(
+    template: Template, tmp_path: Path
+) -> None:
+    project = render(template, tmp_path / "project", "platforms=[sagemaker]")
+    before = project.snapshot()
+    github = {f for f in before if f.startswith(".github/")}
+    assert ".github/workflows/sagemaker.yml" in github
+
+    project.copier("update", "--defaults", "--data=ci=gitlab")
+    expected = render(
+        template, tmp_path / "expected", "platforms=[sagemaker]", "ci=gitlab", commit=False
+    )
+    after = project.snapshot()
+    assert after.keys() == expected.snapshot().keys()
+    assert set(before) - set(after) == github  # every GitHub file goes, dependabot too
+    assert set(after) - set(before) == {".gitlab-ci.yml"}
+    assert project.read(".gitlab-ci.yml") == expected.read(".gitlab-ci.yml")
+    # What follows the answer changes with it: the deploy role trusts GitLab's tokens now.
+    for changed in ("deploy/sagemaker/stack.yaml", "README.md", ".gitignore", "Makefile"):
+        assert project.read(changed) == expected.read(changed), changed
+    assert "gitlab.com:sub" in project.read("deploy/sagemaker/stack.yaml")
+    assert project.answers()["ci"] == "gitlab"
+    project.commit("gitlab")
+
+    project.copier("update", "--defaults", "--data=ci=github")
+    after = project.snapshot()
+    answers = ".copier-answers.yml"
+    assert {f: after[f] for f in after if f != answers} == {
+        f: before[f] for f in before if f != answers
+    }
+
+
 # --- non-interactive updates -------------------------------------------------------------------
 
 
