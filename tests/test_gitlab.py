@@ -33,8 +33,12 @@ ANSWER_SETS = {
     "defaults": {},
     "no-docker": {"use_docker": False},
     "py312-databricks": {"python_version": "3.12", "platforms": ["databricks"]},
-    "sagemaker": {"platforms": ["sagemaker"]},
-    "py313-kubernetes": {"python_version": "3.13", "platforms": ["kubernetes"]},
+    "sagemaker-airflow": {"platforms": ["sagemaker"], "orchestrator": "airflow"},
+    "py313-kubernetes-airflow": {
+        "python_version": "3.13",
+        "platforms": ["kubernetes"],
+        "orchestrator": "airflow",
+    },
     "all-platforms": {"platforms": ["databricks", "sagemaker", "kubernetes"]},
 }
 
@@ -46,6 +50,7 @@ GITHUB_STAGES = {
     ("ci", "test"): "test",
     ("ci", "build"): "build",
     ("ci", "image"): "build",
+    ("ci", "orchestrator"): "validate",
     ("release", "build"): "release",
     ("release", "pypi"): "release",
     ("release", "image"): "release",

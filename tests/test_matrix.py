@@ -3,7 +3,7 @@
 The cheap pass covers the whole matrix: every subset of the platforms x python_version x
 use_docker x use_docs x license x task, the values read from copier.yml, and every subset of the
 platforms x use_docker x the answers that add a folder beside the package (SIDE_AXES: the
-orchestrator), the rest at their defaults. It is rendered once per
+orchestrator, the CI system), the rest at their defaults. It is rendered once per
 session (copier's API in a process pool, one folder per combination; xdist workers share it under
 a file lock); a combination the rules forbid must be refused by its validator and write nothing.
 One ruff run lints and format-checks every rendered tree, each under its own pyproject.toml. The
@@ -59,7 +59,7 @@ AXES = ("python_version", "use_docker", "use_docs", "license", "task")  # beside
 # Answers that add a folder of their own beside the package (an orchestrator, a CI system):
 # they meet the platforms and the image, not the Python version, license or task, so they are
 # crossed with every platform subset and `use_docker`, the other answers at their defaults.
-SIDE_AXES = ("orchestrator",)
+SIDE_AXES = ("orchestrator", "ci")
 CPUS = len(os.sched_getaffinity(0))
 
 
@@ -504,8 +504,9 @@ COVERING: dict[str, dict[str, Any]] = {
         "databricks_compute": "job_clusters",
         "databricks_cloud": "aws",
     },
-    "databricks-sagemaker-azure": {
+    "databricks-sagemaker-azure-gitlab": {
         "platforms": ["databricks", "sagemaker"],
+        "ci": "gitlab",
         "license": "BSD-3-Clause",
         "databricks_compute": "job_clusters",
         "databricks_cloud": "azure",
