@@ -31,6 +31,10 @@ def copy_with(answers: dict[str, str], dst: Path) -> subprocess.CompletedProcess
     ("answers", "message"),
     [
         ({"project_name": "  "}, "The project name must not be empty."),
+        (
+            {"project_name": "2024"},
+            "No package name can be made from the project name '2024': it has no letters a-z.",
+        ),
         ({"package_name": "MyModel"}, "'MyModel' must be a lowercase Python identifier"),
         ({"package_name": "my-model"}, "'my-model' must be a lowercase Python identifier"),
         ({"package_name": "2model"}, "'2model' must be a lowercase Python identifier"),
@@ -72,6 +76,14 @@ def copy_with(answers: dict[str, str], dst: Path) -> subprocess.CompletedProcess
                     "The catalog 'Main' must be a lowercase identifier",
                 ),
                 ({"databricks_catalog": "ml-prod"}, "'ml-prod' must be a lowercase identifier"),
+                (
+                    {"databricks_catalog": "c" * 256},
+                    "The catalog name is 256 characters long: Unity Catalog names are at most 255.",
+                ),
+                (
+                    {"databricks_schema": "s" * 252},
+                    "The schema name is 252 characters long: at most 251",
+                ),
                 ({"databricks_schema": "my schema"}, "The schema 'my schema' must be a lowercase"),
                 ({"databricks_compute": "gpu"}, "'databricks_compute': 'gpu' is not in"),
                 ({"python_version": "3.13"}, "Databricks runs Python 3.12"),

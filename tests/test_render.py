@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from docker.utils.build import exclude_paths
 
 from conftest import AIRFLOW_FILES, DATABRICKS_FILES, KUBERNETES_FILES, REPO, project_files
 
@@ -65,6 +66,7 @@ CORE_FILES = {
             "test_model",
             "test_pipeline",
             "test_predict",
+            "test_serve_limits",
             "test_service",
             "test_settings",
             "test_tracking",
@@ -211,3 +213,39 @@ def test_rendered_python_is_ruff_clean_as_rendered(
 def test_template_docs_site_builds(run: Callable[..., object], tmp_path: Path) -> None:
     run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path)], cwd=REPO)
     assert (tmp_path / "questions" / "index.html").is_file()
+
+
+def test_dockerignore_keeps_secrets_out_of_the_build_context(render: Callable[..., Path]) -> None:
+    """Docker's own pattern rules (the docker SDK's `exclude_paths`) on secrets at any depth."""
+    project = render()
+    secrets = [
+        ".env",
+        "configs/.env",
+        "configs/.env.local",
+        "configs/tls/server.pem",
+        "src/my_ml_project/signing.key",
+        ".aws/credentials",
+        "configs/.aws/config",
+        ".netrc",
+        "configs/.netrc",
+        ".pypirc",
+        "src/.pypirc",
+        "kubeconfig",
+        "configs/kubeconfig",
+        "configs/prod.kubeconfig",
+        ".kube/config",
+        ".databricks/bundle/dev/state.json",
+        "configs/.databricks/x.json",
+        ".databrickscfg",
+    ]
+    for secret in secrets:
+        (project / secret).parent.mkdir(parents=True, exist_ok=True)
+        (project / secret).write_text("secret\n")
+    patterns = [
+        line.strip()
+        for line in (project / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    context = set(exclude_paths(str(project), patterns))
+    assert not context & set(secrets)
+    assert {"pyproject.toml", "configs/train.yaml", "src/my_ml_project/cli.py"} <= context

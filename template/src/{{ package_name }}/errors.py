@@ -23,3 +23,10 @@ class ModelNotFoundError(ModelError):
 
 class TrackingError(JobError):
     """The MLflow tracking store or registry cannot be reached or is damaged."""
+
+
+class Stopped(BaseException):
+    """SIGTERM arrived (a stopped pod, job or training job): unwinds the job as Ctrl-C does.
+
+    A BaseException, like KeyboardInterrupt: no `except Exception` swallows it.
+    """
