@@ -440,6 +440,15 @@ def test_move_migration_never_overwrites_and_refuses_outside_paths(
 # --- answers changed on update -----------------------------------------------------------------
 
 
+def assert_restored(project: Project, before: dict[str, tuple[str, int]]) -> None:
+    """Every file as in `before` but the answers file: an answer switched back undoes itself."""
+    after = project.snapshot()
+    answers = ".copier-answers.yml"
+    assert {f: after[f] for f in after if f != answers} == {
+        f: before[f] for f in before if f != answers
+    }
+
+
 def test_changing_answers_adds_and_removes_generated_files(
     template: Template, tmp_path: Path
 ) -> None:
@@ -507,11 +516,7 @@ def test_adding_sagemaker_later_brings_exactly_its_files(
     project.commit("sagemaker")
 
     project.copier("update", "--defaults", "--data=platforms=[]")
-    after = project.snapshot()
-    answers = ".copier-answers.yml"
-    assert {f: after[f] for f in after if f != answers} == {
-        f: before[f] for f in before if f != answers
-    }
+    assert_restored(project, before)
     assert project.answers()["platforms"] == []
 
 
@@ -531,11 +536,7 @@ def test_adding_airflow_later_brings_exactly_its_files(template: Template, tmp_p
     project.commit("airflow")
 
     project.copier("update", "--defaults", "--data=orchestrator=none")
-    after = project.snapshot()
-    answers = ".copier-answers.yml"
-    assert {f: after[f] for f in after if f != answers} == {
-        f: before[f] for f in before if f != answers
-    }
+    assert_restored(project, before)
 
 
 def test_switching_ci_brings_exactly_the_other_systems_files(
@@ -563,11 +564,7 @@ def test_switching_ci_brings_exactly_the_other_systems_files(
     project.commit("gitlab")
 
     project.copier("update", "--defaults", "--data=ci=github")
-    after = project.snapshot()
-    answers = ".copier-answers.yml"
-    assert {f: after[f] for f in after if f != answers} == {
-        f: before[f] for f in before if f != answers
-    }
+    assert_restored(project, before)
 
 
 # --- non-interactive updates -------------------------------------------------------------------
