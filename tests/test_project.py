@@ -14,6 +14,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,45 @@ def test_make_help_lists_the_targets(default_project: Path, run: Run) -> None:
     out = run(["make"], cwd=default_project).stdout
     for target in ("install", "lint", "format", "test", "build", "clean", "train", "pipeline"):
         assert f"  {target} " in out
+
+
+# What a module of the wheel may import that the wheel does not declare: the platform brings it.
+PROVIDED_BY_THE_PLATFORM = {
+    "my_ml_project.spark_scoring": "No module named 'pyspark'",  # Databricks Runtime's Spark
+}
+
+IMPORT_EVERY_MODULE = """
+import importlib, json, sys
+failed = {}
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except ImportError as error:
+        failed[name] = str(error)
+print(json.dumps(failed))
+"""
+
+
+def test_the_wheel_alone_imports_every_module_it_ships(
+    render: Callable[..., Path], run: Run, tmp_path: Path
+) -> None:
+    """Installed in a fresh venv with only its declared dependencies, no dev group."""
+    project = render(platforms=["databricks", "sagemaker", "kubernetes"], python_version="3.12")
+    run(["uv", "build", "--wheel", "--out-dir", str(tmp_path / "dist")], cwd=project)
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    python = tmp_path / "venv/bin/python"
+    run(["uv", "venv", "--quiet", str(python.parents[1])], cwd=project)
+    run(["uv", "pip", "install", "--quiet", "--python", str(python), str(wheel)], cwd=tmp_path)
+    with zipfile.ZipFile(wheel) as archive:
+        modules = sorted(
+            name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+            for name in archive.namelist()
+            if name.endswith(".py")
+        )
+    assert "my_ml_project.sagemaker.container" in modules
+    assert not any("deploy" in module for module in modules)  # operator tooling stays out
+    proc = run([str(python), "-c", IMPORT_EVERY_MODULE, *modules], cwd=tmp_path)
+    assert json.loads(proc.stdout) == PROVIDED_BY_THE_PLATFORM
 
 
 def _free_port() -> int:
