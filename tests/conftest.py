@@ -34,6 +34,8 @@ DATABRICKS_FILES = {
         )
     ),
     ".github/workflows/databricks-bundle.yml",
+    "make/databricks.mk",
+    "resources/README.md",
     "src/my_ml_project/spark_scoring.py",
     "tests/test_spark_scoring.py",
 }
@@ -125,6 +127,12 @@ def exclusive(lock: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def makefile(project: Path) -> str:
+    """The project's Makefile and the fragments it includes (make/*.mk), as one text."""
+    fragments = sorted(project.glob("make/*.mk"))
+    return "".join(p.read_text() for p in [project / "Makefile", *fragments])
+
+
 def project_files(project: Path) -> set[str]:
     """Relative paths of every file in a rendered project."""
     return {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
@@ -137,6 +145,8 @@ def project_files(project: Path) -> set[str]:
 KUBERNETES_FILES = {
     ".github/workflows/kubernetes.yml",
     "configs/kustomization.yaml",
+    "make/kubernetes.mk",
+    "deploy/kubernetes/README.md",
     *(
         f"deploy/kubernetes/base/{name}.yaml"
         for name in (
@@ -214,7 +224,7 @@ def assert_bundles_match_the_schema(files: list[Path]) -> None:
 
 
 # The newest Kubernetes and the oldest the manifests support (Job pod failure policies and
-# unhealthy-pod eviction are GA since 1.31); the generated Makefile's k8s-validate uses the same.
+# unhealthy-pod eviction are GA since 1.31); the generated `make kubernetes-validate` uses the same.
 KUBERNETES_VERSIONS = ("1.31.0", "1.37.0")
 
 

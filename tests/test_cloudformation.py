@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import project_files, run_command
+from conftest import makefile, project_files, run_command
 
 BIN = Path(sys.executable).parent  # the template's .venv: cfn-lint, uv
 CFN_LINT = [str(BIN / "cfn-lint"), "--non-zero-exit-code", "informational"]
@@ -116,7 +116,7 @@ def test_without_sagemaker_no_cloudformation_is_rendered(render: Callable[..., P
             and "AWSTemplateFormatVersion" in (project / f).read_text()
         ]
         assert templates == [], answers
-        assert "sagemaker-infra" not in (project / "Makefile").read_text()
+        assert "sagemaker-infra" not in makefile(project)
 
 
 # --- cfn-lint -------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from conftest import (
     assert_bundles_match_the_schema,
     bundle_files,
     check_bundle_schema,
+    makefile,
     project_files,
     run_command,
 )
@@ -360,8 +361,7 @@ def test_workflow_validates_pull_requests_and_deploys_main_with_oidc(
     assert "head.repo.full_name == github.repository" in jobs["validate"]["if"]
     assert jobs["deploy"]["if"] == "github.event_name == 'push'"
     assert jobs["deploy"]["needs"] == "spark"
-    makefile = (project / "Makefile").read_text()
-    targets = set(re.findall(r"^([a-zA-Z][\w-]*):", makefile, flags=re.MULTILINE))
+    targets = set(re.findall(r"^([a-zA-Z][\w-]*):", makefile(project), flags=re.MULTILINE))
     environments = {"validate": "databricks-validate", "deploy": "databricks-prod"}
     for name, environment in environments.items():
         job = jobs[name]
@@ -374,11 +374,11 @@ def test_workflow_validates_pull_requests_and_deploys_main_with_oidc(
     runs = {name: [s["run"] for s in job["steps"] if "run" in s] for name, job in jobs.items()}
     assert runs == {
         "spark": ["make install test-spark"],
-        "validate": ["make bundle-validate TARGET=prod"],
-        "deploy": ["make bundle-deploy TARGET=prod"],
+        "validate": ["make databricks-validate ENV=prod"],
+        "deploy": ["make databricks-deploy ENV=prod"],
     }
     assert {word for cmds in runs.values() for c in cmds for word in c.split()[1:]} - {
-        "TARGET=prod"
+        "ENV=prod"
     } <= targets
     text = (project / ".github/workflows/databricks-bundle.yml").read_text()
     assert "DATABRICKS_TOKEN" not in text
@@ -391,7 +391,7 @@ def test_make_targets_call_the_cli_or_say_how_to_install_it(
     project = variants["serverless"]
     env = {**project_env, "PATH": os.pathsep.join([str(tmp_path), project_env["PATH"]])}
     missing = run_command(
-        ["make", "bundle-validate", "DATABRICKS=databricks-not-installed"],
+        ["make", "databricks-validate", "DATABRICKS=databricks-not-installed"],
         project,
         env,
         check=False,
@@ -405,10 +405,10 @@ def test_make_targets_call_the_cli_or_say_how_to_install_it(
     fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
     fake.chmod(0o755)
     for args in (
-        ["bundle-validate"],
-        ["bundle-deploy", "TARGET=prod"],
-        ["bundle-run"],
-        ["bundle-run", "JOB=batch_predict"],
+        ["databricks-validate"],
+        ["databricks-deploy", "ENV=prod"],
+        ["databricks-run"],
+        ["databricks-run", "JOB=batch_predict"],
     ):
         run_command(["make", "--no-print-directory", *args], project, env)
     assert calls.read_text().splitlines() == [

@@ -68,8 +68,8 @@ GITLAB_STAGES = ["lint", "test", "build", "validate", "deploy", "release"]
 # client ID, an agent's context).
 SETTINGS = {"AWS_ROLE_ARN", "AWS_REGION", "DATABRICKS_HOST", "DATABRICKS_CLIENT_ID", "KUBE_CONTEXT"}
 DEPLOY_JOBS = {
-    "databricks": {"bundle-deploy"},
-    "kubernetes": {"k8s-apply"},
+    "databricks": {"databricks-deploy"},
+    "kubernetes": {"kubernetes-deploy"},
     "sagemaker": {"sagemaker-deploy", "sagemaker-transform", "sagemaker-cleanup"},
 }
 

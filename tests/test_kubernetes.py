@@ -26,7 +26,13 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import KUBERNETES_VERSIONS, kubernetes_validate, kustomize_overlays, run_command
+from conftest import (
+    KUBERNETES_VERSIONS,
+    kubernetes_validate,
+    kustomize_overlays,
+    makefile,
+    run_command,
+)
 
 BIN = Path(sys.executable).parent  # the template's .venv: uv
 # checkov runs in a uv tool environment of its own (~190 MB, and it pins packaging<24, which
@@ -176,8 +182,7 @@ def test_overlays_validate_against_the_kubernetes_schemas(
 
 
 def test_the_makefile_validates_against_the_same_versions(project: Path) -> None:
-    makefile = (project / "Makefile").read_text()
-    assert f"K8S_VERSIONS ?= {' '.join(KUBERNETES_VERSIONS)}\n" in makefile
+    assert f"K8S_VERSIONS ?= {' '.join(KUBERNETES_VERSIONS)}\n" in makefile(project)
 
 
 INSECURE_POD = """\

@@ -12,7 +12,14 @@ import pytest
 import yaml
 from docker.utils.build import exclude_paths
 
-from conftest import AIRFLOW_FILES, DATABRICKS_FILES, KUBERNETES_FILES, REPO, project_files
+from conftest import (
+    AIRFLOW_FILES,
+    DATABRICKS_FILES,
+    KUBERNETES_FILES,
+    REPO,
+    makefile,
+    project_files,
+)
 
 CORE_FILES = {
     ".copier-answers.yml",
@@ -78,9 +85,12 @@ SAGEMAKER_FILES = {
     ".github/workflows/sagemaker.yml",
     "deploy/sagemaker/config.yaml",
     "deploy/sagemaker/stack.yaml",
+    "deploy/sagemaker/deploy.py",
+    "deploy/sagemaker/README.md",
+    "make/sagemaker.mk",
     *(
         f"src/my_ml_project/sagemaker/{module}.py"
-        for module in ("__init__", "container", "deploy", "invocations")
+        for module in ("__init__", "container", "invocations")
     ),
     *(f"tests/test_sagemaker_{part}.py" for part in ("container", "deploy", "invocations")),
 }
@@ -89,7 +99,8 @@ SAGEMAKER_FILES = {
 def test_defaults_render_the_core_project(render: Callable[..., Path]) -> None:
     project = render()
     assert project_files(project) == CORE_FILES  # no platform: no deploy/, no platform workflow
-    assert "k8s-" not in (project / "Makefile").read_text()
+    assert "kubernetes-" not in makefile(project)
+    assert "include " not in makefile(project)  # no platform, no orchestrator: no fragment
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["package_name"] == "my_ml_project"
     assert answers["platforms"] == []
@@ -123,14 +134,17 @@ def test_gitlab_ci_replaces_the_github_files(render: Callable[..., Path]) -> Non
 def test_kubernetes_adds_exactly_its_files(render: Callable[..., Path]) -> None:
     project = render(platforms=["kubernetes"])
     assert project_files(project) == CORE_FILES | KUBERNETES_FILES
-    assert "k8s-apply:" in (project / "Makefile").read_text()
-    assert "## Kubernetes" in (project / "README.md").read_text()
+    assert "kubernetes-deploy:" in makefile(project)
+    assert "kubernetes-" not in (project / "Makefile").read_text()  # all in make/kubernetes.mk
+    assert "(deploy/kubernetes/README.md)" in (project / "README.md").read_text()
+    assert "## Kubernetes" not in (project / "README.md").read_text()
+    assert (project / "deploy/kubernetes/README.md").read_text().startswith("# Kubernetes\n")
 
 
 def test_airflow_adds_exactly_its_files(render: Callable[..., Path]) -> None:
     project = render(orchestrator="airflow")
     assert project_files(project) == CORE_FILES | AIRFLOW_FILES
-    assert "\ninclude make/airflow.mk\n" in (project / "Makefile").read_text()
+    assert "\ninclude $(sort $(wildcard make/*.mk))\n" in (project / "Makefile").read_text()
     assert "dags/README.md" in (project / "README.md").read_text()
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["orchestrator"] == "airflow"

