@@ -9,7 +9,7 @@
   Databricks paths and MLflow URIs mapped to a temporary folder, it runs on the shipped data
   through the installed package's entry point, called the way a python_wheel_task calls it;
   the bundle's artifact command builds exactly the one wheel its tasks install.
-- The Spark scoring path runs for real on a local Spark session (`make test-spark`).
+- The Spark scoring path runs for real on a local Spark session (`make databricks-test`).
 
 What needs a workspace (`databricks bundle validate/deploy`, OIDC, Unity Catalog) runs in the
 generated workflow, not here.
@@ -373,7 +373,7 @@ def test_workflow_validates_pull_requests_and_deploys_main_with_oidc(
         assert "databricks/setup-cli" in uses
     runs = {name: [s["run"] for s in job["steps"] if "run" in s] for name, job in jobs.items()}
     assert runs == {
-        "spark": ["make install test-spark"],
+        "spark": ["make install databricks-test"],
         "validate": ["make databricks-validate ENV=prod"],
         "deploy": ["make databricks-deploy ENV=prod"],
     }
@@ -474,10 +474,10 @@ def installed(variants: dict[str, Path], run: Run) -> Path:
 
 @pytest.mark.slow
 def test_databricks_project_is_green_with_spark_scoring(installed: Path, run: Run) -> None:
-    """`make lint test`, then `make test-spark`: Spark scores a table as the file path does."""
+    """`make lint test`, then `make databricks-test`: Spark scores a table as the file path does."""
     need_java()
     run(["make", "lint", "test"], cwd=installed)
-    out = run(["make", "test-spark"], cwd=installed).stdout
+    out = run(["make", "databricks-test"], cwd=installed).stdout
     assert re.search(r"\b4 passed, \d+ deselected\b", out), out[-2000:]  # no skip
 
 

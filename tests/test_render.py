@@ -68,6 +68,7 @@ CORE_FILES = {
         f"tests/{module}.py"
         for module in (
             "conftest",
+            "_speed",
             "test_cli",
             "test_data",
             "test_model",
