@@ -685,3 +685,90 @@ def test_update_loses_no_user_file(template: Template, tmp_path: Path) -> None:
         assert project.read(f) == new.read(f)
     assert set(after) == set(before) - {"docs/index.md"} | {"CONTRIBUTING.md"} | deleted_config
     assert os.access(project.path("scripts/retrain.sh"), os.X_OK)
+
+
+# --- the per-platform layout -------------------------------------------------------------------
+
+PREVIOUS_LAYOUT = "f9b35fade2fb6f125e4a17b066d45c604a19ee26"
+"""The last commit whose platforms lived in README.md and the Makefile (issue 22 moved them)."""
+ALL_PLATFORMS = "platforms=[databricks, sagemaker, kubernetes]"
+
+
+@pytest.mark.parametrize("edits_moved_text", [False, True], ids=["shared-text", "moved-text"])
+def test_update_to_the_per_platform_layout_keeps_the_users_edits(
+    untagged_template: Template, tmp_path: Path, env: dict[str, str], edits_moved_text: bool
+) -> None:
+    """Edits around the platform text merge cleanly; an edit inside it is one README conflict."""
+    template = untagged_template
+    current = tmp_path / "current"
+    shutil.copytree(template.root, current, ignore=shutil.ignore_patterns(".git"))
+    # Release 0.1.0 is the template as it was before the move.
+    listed = run_command(["git", "cat-file", "-t", PREVIOUS_LAYOUT], REPO, env, check=False)
+    assert listed.stdout.strip() == "commit", (
+        f"{PREVIOUS_LAYOUT} is missing: this test needs the repository's history"
+        " (git fetch --unshallow; actions/checkout with fetch-depth: 0)"
+    )
+    for folder in ("template", "migrations"):
+        shutil.rmtree(template.root / folder)
+    archive = subprocess.run(
+        ["git", "archive", PREVIOUS_LAYOUT, "copier.yml", "template", "migrations"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(template.root)], input=archive, check=True)
+    template.release("0.1.0")
+    project = render(template, tmp_path / "project", ALL_PLATFORMS)
+    assert project.path(f"src/{PACKAGE}/sagemaker/deploy.py").is_file()
+    assert "## Kubernetes" in project.read("README.md")
+
+    # The user edits the shared files: outside the platform text, which the release moves.
+    project.edit_line("README.md", 2, "Churn model of the retention team.")
+    project.append("README.md", "\n## Team notes\n\nRetrain after each campaign.\n")
+    project.edit_line("Makefile", 0, "# Our Makefile: run `make help`.")
+    if edits_moved_text:  # inside the Kubernetes section, which moves to its own page
+        section = "## Kubernetes\n"
+        project.write(
+            "README.md", project.read("README.md").replace(section, f"{section}\nOurs.\n")
+        )
+    project.append(
+        "Makefile", "\n.PHONY: campaign\ncampaign: ## Score the campaign list\n\t@echo ok\n"
+    )
+    project.commit("user edits")
+
+    # Release 0.2.0 is the work tree: each platform in its own folder.
+    for folder in ("template", "migrations"):
+        shutil.rmtree(template.root / folder)
+        shutil.copytree(current / folder, template.root / folder)
+    shutil.copy2(current / "copier.yml", template.root / "copier.yml")
+    template.release("0.2.0")
+    proc = make_update(project)
+    if edits_moved_text:  # the section went: the user's line waits in README.md's markers
+        assert proc.returncode != 0
+        assert "Resolve these, then run make install lint test:\n  README.md\n" in proc.stdout
+        assert project.git("diff", "--name-only", "--diff-filter=U") == "README.md\n"
+        conflict = project.read("README.md")
+        assert "<<<<<<< before updating\n## Kubernetes\n\nOurs.\n" in conflict
+        assert project.path("deploy/kubernetes/README.md").is_file()
+        assert project.read("Makefile").startswith("# Our Makefile: run `make help`.\n")
+        return
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert project.git("diff", "--name-only", "--diff-filter=U") == ""
+
+    readme, makefile = project.read("README.md"), project.read("Makefile")
+    assert readme.splitlines()[2] == "Churn model of the retention team."
+    assert readme.endswith("\n## Team notes\n\nRetrain after each campaign.\n")
+    assert "## Kubernetes" not in readme
+    assert "(deploy/kubernetes/README.md)" in readme
+    assert makefile.startswith("# Our Makefile: run `make help`.\n")
+    assert makefile.endswith("campaign: ## Score the campaign list\n\t@echo ok\n")
+    assert "k8s-" not in makefile
+    # The platform files moved: exactly the new release's files, plus nothing of the old.
+    expected = render(template, tmp_path / "expected", ALL_PLATFORMS, commit=False)
+    assert project.files() == expected.files()
+    assert not project.path(f"src/{PACKAGE}/sagemaker/deploy.py").exists()
+    for page in ("resources", "deploy/kubernetes", "deploy/sagemaker"):
+        assert project.read(f"{page}/README.md") == expected.read(f"{page}/README.md")
+    help_text = run_command(["make", "help"], project.root, env).stdout
+    for target in ("campaign", "kubernetes-deploy", "databricks-deploy", "sagemaker-deploy"):
+        assert f"  {target} " in help_text, target
