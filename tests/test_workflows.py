@@ -394,13 +394,13 @@ def test_sagemaker_deploys_with_oidc_from_a_protected_environment(
     assert "env" not in job
     runs = {s["if"]: s for s in steps(job) if "if" in s}
     assert set(runs) == {f"inputs.action == '{a}'" for a in ("deploy", "transform", "cleanup")}
-    targets = makefile(project)
+    defined = makefile(project)
     for step in runs.values():
         assert "env" not in step
         command, *targets = step["run"].split()
         assert command == "make"
         for target in targets:
-            assert re.search(rf"^{target}:", targets, re.MULTILINE), target
+            assert re.search(rf"^{target}:", defined, re.MULTILINE), target
 
 
 def test_dependabot_watches_every_ecosystem(rendered: tuple[Path, dict[str, Any]]) -> None:
