@@ -432,6 +432,8 @@ def test_without_databricks_nothing_of_it_is_rendered(copie_session: Any) -> Non
         if path.is_file():
             text = path.read_text()
             for trace in ("spark", "databricks-uc", "input_table", "bundle-", ".databricks"):
+                if path.name == ".dockerignore" and trace == ".databricks":
+                    continue  # its CLI's credentials stay out of every image, on purpose
                 assert trace not in text.lower(), f"{path.relative_to(project)}: {trace}"
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert not {key for key in answers if key.startswith("databricks")}
@@ -478,7 +480,7 @@ def test_databricks_project_is_green_with_spark_scoring(installed: Path, run: Ru
     need_java()
     run(["make", "lint", "test"], cwd=installed)
     out = run(["make", "databricks-test"], cwd=installed).stdout
-    assert re.search(r"\b4 passed, \d+ deselected\b", out), out[-2000:]  # no skip
+    assert re.search(r"\b5 passed, \d+ deselected\b", out), out[-2000:]  # no skip
 
 
 # Runs an entry point the way the databricks CLI's python_wheel_task wrapper does
