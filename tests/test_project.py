@@ -40,10 +40,28 @@ def default_project(copie_session: Any, run: Run) -> Path:
 
 
 def test_defaults_are_green(default_project: Path, run: Run) -> None:
-    for target in ("lint", "test"):  # an untouched project prints no warning
+    ran: dict[str, int] = {}
+    for target in ("lint", "test", "test-all"):  # an untouched project prints no warning
         proc = run(["make", target], cwd=default_project)
         output = proc.stdout + proc.stderr
         assert not re.search(r"\bWARN|[Ww]arning", output), f"make {target} warns:\n{output}"
+        ran[target] = sum(map(int, re.findall(r"(\d+) (?:passed|skipped)", output)))
+        if target == "test":  # the fast loop leaves no module untested
+            run(
+                ["uv", "run", "--frozen", "coverage", "json", "-o", "fast.json"],
+                cwd=default_project,
+            )
+            files = json.loads((default_project / "fast.json").read_text())["files"]
+            src = default_project / "src"
+            modules = [p for p in src.rglob("*.py") if p.name != "__init__.py"]
+            covered = {
+                name: files.get(name, {}).get("summary", {}).get("percent_covered", 0)
+                for name in (str(p.relative_to(default_project)) for p in modules)
+            }
+            untested = sorted(name for name, percent in covered.items() if percent < 50)
+            assert not untested, f"make test leaves these modules (nearly) untested: {untested}"
+            (default_project / "fast.json").unlink()
+    assert 0 < ran["test"] < ran["test-all"], ran  # and leaves the slow tests to test-all
     run(["make", "build"], cwd=default_project)
     assert (default_project / "uv.lock").is_file()
     assert [p.name for p in (default_project / "dist").glob("*.whl")] == [

@@ -283,7 +283,7 @@ def test_ci_runs_the_makefile_targets_on_two_pythons(
 
     runs = {name: [s["run"] for s in steps(job) if "run" in s] for name, job in jobs.items()}
     assert runs["lint"] == ["make install lint"]
-    assert runs["test"] == ["make install test"]
+    assert runs["test"] == ["make install test-all"]
     assert runs["build"] == ["make build"]
     if answers["use_docker"]:
         assert runs["image"] == ["make docker-build"]
