@@ -587,7 +587,11 @@ def test_every_task_runs_locally_as_a_wheel_task(
     name, wheel, parameters = next(t for t in mapped if t[0] == "training.evaluate")
     args = [str(entry_python), "-c", WHEEL_TASK, wheel["package_name"], wheel["entry_point"]]
     failed = run_command(
-        [*args, *parameters, "--set", "min_roc_auc=1.0"], workdir, env, check=False, timeout=600
+        [*args, *parameters, "--set", "promotion.threshold=2"],
+        workdir,
+        env,
+        check=False,
+        timeout=600,
     )
     assert failed.returncode == 1, failed.stderr[-3000:]
     assert "evaluate failed: roc_auc" in failed.stderr

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import math
-import random
 import re
 import socket
 import subprocess
@@ -274,7 +272,9 @@ def test_service_answers_over_http(trained_project: Path, service: str, run: Run
     # The README's example request: one row of the shipped data, answered.
     answer = json.loads(run(["make", "request", f"SERVICE_URL={service}"], trained_project).stdout)
     assert answer["predictions"][0] in (0, 1)
-    assert 0 <= answer["probabilities"][0] <= 1
+    chances = answer["probabilities"][0]  # the probability of each class
+    assert set(chances) == {"0", "1"}
+    assert sum(chances.values()) == pytest.approx(1.0)
     features = [c for c in inference_columns(trained_project) if c != "sample_id"]
     row = dict.fromkeys(features, 1.0)
     status, body = _http(f"{service}/predict", {"records": [row]})
@@ -329,7 +329,7 @@ def test_non_default_answers_are_green(
     assert out.strip() == "my-ml-project 1.2.3"
 
 
-# --- the regression task, and a table of the user's own -----------------------------------------
+# --- the regression task (a table of the user's own: test_own_data.py) -------------------------
 
 
 def test_the_regression_task_is_green_and_serves(
@@ -356,83 +356,6 @@ def test_the_regression_task_is_green_and_serves(
         status, body = _http(f"{base}/predict", {"records": [{**record, "sex": "3"}]})
         assert status == 422
         assert body["detail"][0]["msg"] == "Value error, must be one of 1, 2"
-
-
-CHURN_SCHEMA = """\
-FEATURES: tuple[Feature, ...] = (
-    Numeric("tenure", minimum=0.0, maximum=600.0),  # months
-    Numeric("monthly_charges", minimum=0.0, missing=True),
-    Categorical("plan", categories=("basic", "plus", "premium")),
-    Categorical("region", missing=True),
-)
-\"\"\"Feature columns, in the order the model reads them.\"\"\"
-
-TARGET = Target("churned", classes=("stayed", "churned"))
-\"\"\"Whether the customer left within a year.\"\"\"
-
-"""
-
-
-def churn_table(rows: int = 600) -> str:
-    """A customer table unlike the demo's: text labels, categories and empty cells."""
-    rng = random.Random(7)
-    lines = ["customer_id,tenure,monthly_charges,plan,region,churned"]
-    for number in range(rows):
-        tenure = rng.randint(0, 72)
-        charges = round(rng.uniform(20, 120), 2)
-        plan = rng.choice(["basic", "plus", "premium"])
-        region = rng.choice(["north", "south", "east", "west", ""])  # about a fifth empty
-        risk = 1.2 - 0.05 * tenure + 0.02 * (charges - 70) + (0.9 if plan == "basic" else 0.0)
-        churned = "churned" if rng.random() < 1 / (1 + math.exp(-risk)) else "stayed"
-        shown = "" if rng.random() < 0.05 else str(charges)  # some charges unknown
-        lines.append(f"C{number:05d},{tenure},{shown},{plan},{region},{churned}")
-    return "\n".join(lines) + "\n"
-
-
-def test_a_table_of_your_own_stays_green_by_the_readme_steps(
-    render: Callable[..., Path], run: Run, project_env: dict[str, str]
-) -> None:
-    """The README's "Make it yours" steps, one by one, on a table with categories and gaps."""
-    project = render()
-    readme = (project / "README.md").read_text()
-    for step in ("data/raw/", "FEATURES", "TARGET", "source_path", "model.estimator",
-                 "min_roc_auc", "id_columns"):  # fmt: skip
-        assert step in readme.split("## Make it yours", 1)[1].split("### Tracking")[0], step
-    # 1. The table.
-    (project / "data/raw").mkdir(parents=True)
-    (project / "data/raw/churn.csv").write_text(churn_table())
-    # 2. Its columns, and the data job pointed at it.
-    schema = project / "src/my_ml_project/schema.py"
-    text = schema.read_text()
-    start = text.index("\n", text.index("# --- the table: edit from here")) + 1
-    end = text.index("# --- derived")
-    schema.write_text(text[:start] + "\n" + CHURN_SCHEMA + text[end:])
-    _set_config(project / "configs/data.yaml", source_path="data/raw/churn.csv")
-    # 3. The model; 4. the bar and the ID column.
-    _set_config(
-        project / "configs/train.yaml",
-        model={"estimator": "random_forest", "params": {"n_estimators": 50, "max_depth": 5}},
-    )
-    _set_config(project / "configs/evaluate.yaml", min_roc_auc=0.6)
-    _set_config(project / "configs/predict.yaml", id_columns=["customer_id"])
-
-    run(["make", "install", "lint", "test", "pipeline"], cwd=project)
-    predictions = (project / "artifacts/predictions.csv").read_text().splitlines()
-    assert predictions[0].split(",") == [
-        "customer_id", "tenure", "monthly_charges", "plan", "region", "prediction", "probability"
-    ]  # fmt: skip
-    assert len(predictions) == 1 + 120
-    record = {"tenure": 3, "monthly_charges": None, "plan": "basic", "region": None}
-    with serving(project, project_env) as base:
-        status, body = _http(f"{base}/predict", {"records": [record]})
-        assert status == 200, body
-        assert body["predictions"][0] in ("stayed", "churned")
-        assert 0 <= body["probabilities"][0] <= 1
-        status, body = _http(f"{base}/predict", {"records": [{**record, "plan": "gold"}]})
-        assert status == 422
-        assert body["detail"][0]["loc"] == ["body", "records", 0, "plan"]
-        status, _ = _http(f"{base}/predict", {"records": [{**record, "tenure": None}]})
-        assert status == 422  # tenure may not be missing
 
 
 def _set_config(path: Path, **values: object) -> None:

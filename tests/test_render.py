@@ -54,6 +54,7 @@ CORE_FILES = {
             "schema",
             "service",
             "settings",
+            "task",
             "tracking",
             "jobs/__init__",
             "jobs/data",
@@ -77,6 +78,7 @@ CORE_FILES = {
             "test_serve_limits",
             "test_service",
             "test_settings",
+            "test_task",
             "test_tracking",
         )
     ),
@@ -106,6 +108,19 @@ def test_defaults_render_the_core_project(render: Callable[..., Path]) -> None:
     assert answers["package_name"] == "my_ml_project"
     assert answers["platforms"] == []
     assert "reserved_package_names" not in answers
+
+
+def test_each_task_renders_the_same_files_with_its_own_task_module(
+    render: Callable[..., Path],
+) -> None:
+    """`task.py` and `tests/test_task.py` come from one of two templates each, by file name."""
+    project = render(task="regression")
+    assert project_files(project) == CORE_FILES
+    task = (project / "src/my_ml_project/task.py").read_text()
+    assert '"""What the task, regression, means' in task
+    assert "predict_proba" not in task
+    package = [p.read_text() for p in (project / "src/my_ml_project").rglob("*.py")]
+    assert not [text for text in package if "{%" in text or "task ==" in text]
 
 
 def test_docs_answer_adds_the_docs_site(render: Callable[..., Path]) -> None:

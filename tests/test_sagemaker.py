@@ -216,6 +216,8 @@ def test_serve_answers_ping_and_invocations_over_http(
     status, media, body = results["csv"]
     assert (status, media.split(";")[0]) == (200, "text/csv")
     assert len(body.splitlines()) == 3
+    assert all(len(line.split(",")) == 3 for line in body.splitlines())  # class, p(0), p(1)
+    assert set(json.loads(results["csv->json"][2])["probabilities"][0]) == {"0", "1"}
     assert results["csv+header"][2] == body
     assert json.loads(results["csv->json"][2])["predictions"] == [
         int(line.split(",")[0]) for line in body.splitlines()

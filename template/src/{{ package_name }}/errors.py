@@ -9,6 +9,10 @@ class ConfigError(JobError):
     """A config file or override is missing, malformed or holds unknown or invalid keys."""
 
 
+class SchemaError(ConfigError):
+    """`schema.py` declares a table no data can match: one class, a class listed twice..."""
+
+
 class DataError(JobError):
     """An input table is missing, unreadable or off-schema, or an output cannot be written."""
 
