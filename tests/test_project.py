@@ -294,14 +294,15 @@ def test_service_answers_over_http(trained_project: Path, service: str, run: Run
 
 
 def _status_of_announced_body(base: str, path: str, length: int) -> int:
-    """Status of a POST whose headers announce `length` bytes: a capped server answers before
-    the body is sent (it would drop the connection in the middle of a real upload)."""
+    """Status of a POST whose headers announce `length` bytes and wait for "100 Continue": a
+    capped server answers before the body is sent (RFC 9110, 10.1.1)."""
     host, port = base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=5)
     try:
         connection.putrequest("POST", path)
         connection.putheader("Content-Type", "application/json")
         connection.putheader("Content-Length", str(length))
+        connection.putheader("Expect", "100-continue")
         connection.endheaders()
         return connection.getresponse().status
     finally:
