@@ -267,7 +267,10 @@ def test_make_builds_and_pushes_the_sagemaker_target(
     bin_dir.mkdir()
     for tool, answer in (("aws", "password"), ("docker", "")):
         script = bin_dir / tool
-        script.write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\necho {answer}\n')
+        script.write_text(  # `docker login --password-stdin` reads the password, as docker does
+            f'#!/bin/sh\necho "{tool} $*" >> {calls}\n'
+            f'case "$*" in *--password-stdin*) cat > /dev/null;; esac\necho {answer}\n'
+        )
         script.chmod(0o755)
     uri = SAGEMAKER_ACCOUNT_ENV["SAGEMAKER_IMAGE_URI"]
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
