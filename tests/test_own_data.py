@@ -4,8 +4,9 @@ Three tables the template has never seen, built offline: a multiclass one with t
 (scikit-learn's wine data, with a category that has gaps, an ID and a free-text column), a
 binary one labelled "yes"/"no", and a regression one with categories. Each project follows the
 four steps, then `make lint test pipeline`, and its service answers with the class and a
-probability per class (the multiclass one on SageMaker's `/invocations` too). The multiclass project is also committed and cloned fresh, as its CI
-would see it: the tests run on the committed sample, without data/.
+probability per class. The multiclass project has SageMaker too (its tests post the sample to
+`/invocations`), and is committed and cloned fresh, as its CI would see it: the tests run on
+the committed sample, without data/.
 """
 
 from __future__ import annotations
