@@ -1,7 +1,7 @@
 """Charts and pages a person reads: inline SVG (pygal) in one HTML file that needs no network.
 
-pygal draws the charts; its tooltip script (fetched from a CDN by default) and its comments
-(links to its site) are left out, so a page opens offline and holds no http(s) resource.
+pygal draws the charts; its scripts (the tooltips' is fetched from a CDN by default) and its
+comments (links to its site) are left out: a page opens offline and holds no http(s) resource.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pygal
 from pygal.graph.graph import Graph
 from pygal.style import DefaultStyle
 
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_UNWANTED = re.compile(r"<!--.*?-->|<script\b.*?</script>", re.DOTALL)
 _OFFLINE: dict[str, Any] = {
     "js": [],  # no tooltip script from a CDN
     "disable_xml_declaration": True,  # an <svg> element to put in the page
@@ -39,7 +39,7 @@ class Chart:
 
 
 def _svg(chart: Graph) -> str:
-    return _COMMENT.sub("", chart.render(is_unicode=True))
+    return _UNWANTED.sub("", chart.render(is_unicode=True))
 
 
 def lines(
