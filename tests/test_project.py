@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import http.client
 import json
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -255,6 +257,114 @@ def test_pipeline_trains_on_the_shipped_data(trained_project: Path) -> None:
     assert json.loads((artifacts / "drift_report.json").read_text())["drifted_features"] == []
 
 
+REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(|@import|<script|<link""")
+
+
+def report_figures(page: Path) -> dict[str, str]:
+    """A report page's figures, caption -> markup; it must open with no network."""
+    text = page.read_text(encoding="utf-8")
+    assert not REMOTE.search(text), f"{page.name} loads something: {REMOTE.search(text)}"
+    found = re.findall(r"<figure><figcaption>(.*?)</figcaption>(.*?)</figure>", text, re.DOTALL)
+    return dict(found)
+
+
+def assert_reports(project: Path, charts: list[str]) -> dict[str, Any]:
+    """The evaluation report holds `charts` (drawn), the card the metrics, the drift page every
+    feature; return the evaluation's JSON report."""
+    artifacts = project / "artifacts"
+    evaluation = json.loads((artifacts / "evaluate_metrics.json").read_text())
+    figures = report_figures(artifacts / "evaluate_report.html")
+    assert list(figures) == charts
+    for title, markup in figures.items():
+        drawn = markup.startswith("<table") or (
+            markup.startswith("<svg") and f">{title}</text>" in markup and 'class="series' in markup
+        )
+        assert drawn, title
+    card = (artifacts / "model_card.md").read_text()
+    for name, value in evaluation["metrics"].items():
+        assert f"| {name} | {value:.4g} |" in card
+    drift = json.loads((artifacts / "drift_report.json").read_text())
+    assert set(report_figures(artifacts / "drift_report.html")) == set(drift["features"])
+    return evaluation
+
+
+def test_pipeline_writes_the_reports_and_card(trained_project: Path) -> None:
+    charts = ["ROC curve", "Precision-recall curve", "Confusion matrix", "Calibration"]
+    evaluation = assert_reports(trained_project, charts)
+    assert (
+        evaluation["promotion"]["reason"]
+        in (trained_project / "artifacts/model_card.md").read_text()
+    )
+
+
+def _rewrite(source: Path, target: Path, change: Callable[[list[dict[str, str]]], None]) -> None:
+    """Copy a CSV table with its rows changed in place by `change`."""
+    with source.open(newline="") as file:
+        reader = csv.DictReader(file)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    change(rows)
+    with target.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_the_gate_refuses_a_worse_candidate_and_promotes_a_better_one(
+    trained_project: Path, run: Run
+) -> None:
+    project, cli = trained_project, ["uv", "run", "--frozen", "my-ml-project"]
+
+    def shuffle_labels(rows: list[dict[str, str]]) -> None:
+        labels = [row["target"] for row in rows]
+        for row, label in zip(rows, labels[7:] + labels[:7], strict=True):
+            row["target"] = label
+
+    _rewrite(project / "data/train.csv", project / "data/shuffled.csv", shuffle_labels)
+    run([*cli, "train", "--set", "train_path=data/shuffled.csv"], cwd=project)
+    anything = ["--set", "promotion.threshold=-.inf"]  # the bar alone would let it through
+    refused = run([*cli, "evaluate", *anything], cwd=project, check=False)
+    assert refused.returncode == 1
+    assert "is worse than the champion's" in refused.stderr
+    assert "is not promoted, the champion stays" in refused.stderr
+    worse = json.loads((project / "artifacts/evaluate_metrics.json").read_text())
+    assert worse["promoted"] is False
+    champion = worse["champion"]["model_version"]
+
+    run(["make", "train", "evaluate"], cwd=project)  # the shipped data again: as good as it
+    better = json.loads((project / "artifacts/evaluate_metrics.json").read_text())
+    assert better["promoted"] is True
+    assert better["champion"]["model_version"] == champion  # the worse one never replaced it
+    assert better["metrics"]["roc_auc"] > worse["metrics"]["roc_auc"]
+    print(f"gate: worse {worse['promotion']['reason']}; better {better['promotion']['reason']}")
+
+
+def test_retrain_runs_only_on_drift(trained_project: Path, run: Run) -> None:
+    project, cli = trained_project, ["uv", "run", "--frozen", "my-ml-project"]
+    version = json.loads((project / "artifacts/train_metrics.json").read_text())["model_version"]
+    clean = run(["make", "retrain"], cwd=project)
+    assert "no drift: nothing to retrain" in clean.stderr
+    assert f'"model_version": "{version}"' in (project / "artifacts/train_metrics.json").read_text()
+
+    def scale(rows: list[dict[str, str]]) -> None:
+        for row in rows:
+            row.update({k: str(float(v) * 3) for k, v in row.items() if k != "sample_id"})
+
+    _rewrite(project / "data/inference.csv", project / "data/drifted.csv", scale)
+    shutil.copytree(project / "configs", project / "drifted-configs", dirs_exist_ok=True)
+    _set_config(
+        project / "drifted-configs/monitor.yaml",
+        current_path="data/drifted.csv",
+        report_path="artifacts/drifted/drift_report.json",
+    )
+    drift = run([*cli, "retrain-on-drift", "--configs", "drifted-configs"], cwd=project)
+    assert "features drifted" in drift.stderr
+    assert "retraining (data, train, evaluate)" in drift.stderr
+    evaluation = json.loads((project / "artifacts/evaluate_metrics.json").read_text())
+    assert int(evaluation["model_version"]) == int(version) + 1
+    assert evaluation["promoted"] is True
+    assert (project / "artifacts/drifted/drift_report.html").is_file()
+
+
 def test_malformed_data_fails_the_job_with_one_clear_line(default_project: Path, run: Run) -> None:
     (default_project / "data").mkdir(exist_ok=True)
     (default_project / "data/bad.csv").write_text("mean_texture,colour\n1.0,red\n")
@@ -343,6 +453,7 @@ def test_the_regression_task_is_green_and_serves(
     evaluation = json.loads((project / "artifacts/evaluate_metrics.json").read_text())
     assert evaluation["promoted"] is True
     assert set(evaluation["metrics"]) == {"mae", "rmse", "r2"}
+    assert_reports(project, ["Predicted vs actual", "Residuals"])
     predictions = (project / "artifacts/predictions.csv").read_text().splitlines()
     assert predictions[0].endswith(",prediction")  # a number, no class probability
     header, row, *_ = (project / "data/inference.csv").read_text().splitlines()

@@ -29,6 +29,10 @@ class TrackingError(JobError):
     """The MLflow tracking store or registry cannot be reached or is damaged."""
 
 
+class DriftDetectedError(JobError):
+    """Monitor found too large a share of the features drifted."""
+
+
 class Stopped(BaseException):
     """SIGTERM arrived (a stopped pod, job or training job): unwinds the job as Ctrl-C does.
 
