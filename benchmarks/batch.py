@@ -4,7 +4,7 @@ Renders a project (defaults, or `--task regression`), trains it (`make pipeline`
 is registered), builds CSVs of 200,000 and 1,000,000 rows from its inference rows, then runs
 ours (`.venv/bin/my-ml-project predict`) and MLflow's own tool (`mlflow models predict
 --env-manager local`, from a separate venv with the project's mlflow, scikit-learn, skops, pandas
-and numpy versions) on the same model version, interleaved, `--runs` times each. Prints the
+numpy, sqlalchemy versions) on the same model version, interleaved, `--runs` times each. Prints the
 medians: rows/s and peak RSS of each process tree, and ratios. `--ten-x` also scores 10x the
 largest file with ours: its peak must equal the 1x peak (memory bounded by `chunk_rows`).
 
@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from run import copy_args, env, timed  # benchmarks/run.py: render, environment, run
 
-PACKAGES = ("scikit-learn", "skops", "pandas", "numpy", "scipy")
-"""Installed beside mlflow in MLflow's venv at the project's versions: the model loads as is."""
+PACKAGES = ("scikit-learn", "skops", "pandas", "numpy", "scipy", "sqlalchemy", "alembic")
+"""Installed beside mlflow at the project's versions: the model loads as is, the store opens."""
 
 BYTECODE_ENVIRONMENTS = {"user machine": None, "PYTHONDONTWRITEBYTECODE=1": "1"}
 
@@ -106,7 +106,7 @@ def mlflow_venv(project: Path, root: Path, environment: dict[str, str]) -> Path:
 
     Full `mlflow` first; where it cannot be installed at that version (a sibling package not
     published yet), `mlflow-skinny` of the same version, which carries the same
-    `mlflow models predict`.
+    `mlflow models predict` (with sqlalchemy and alembic, for the SQLite store).
     """
     python = str(project / ".venv/bin/python")
     code = (
