@@ -3,10 +3,11 @@
 Renders a project (defaults, or `--task regression`), trains it (`make pipeline`: the champion
 is registered), builds CSVs of 200,000 and 1,000,000 rows from its inference rows, then runs
 ours (`.venv/bin/my-ml-project predict`) and MLflow's own tool (`mlflow models predict
---env-manager local`, from a separate venv with the project's mlflow, scikit-learn, skops, pandas
-numpy, sqlalchemy versions) on the same model version, interleaved, `--runs` times each. Prints the
+--env-manager local`, from a venv of its own with the project's versions of mlflow and of the
+packages in PACKAGES) on the same model version, interleaved, `--runs` times each. Prints the
 medians: rows/s and peak RSS of each process tree, and ratios. `--ten-x` also scores 10x the
 largest file with ours: its peak must equal the 1x peak (memory bounded by `chunk_rows`).
+Speed ratios are given by wall time and by CPU time (the latter steadier on a busy machine).
 
 Run with `uv run python benchmarks/batch.py` (or `make bench-batch`); numbers depend on the
 machine, so compare ratios measured in the same run.
@@ -51,8 +52,11 @@ def _tree_rss_kb(root: int) -> int:
     return total
 
 
-def measured(args: list[str], cwd: Path, environment: dict[str, str]) -> tuple[float, float]:
-    """Run a command; return its wall time (s) and peak RSS of its process tree (MB).
+def measured(args: list[str], cwd: Path, environment: dict[str, str]) -> tuple[float, float, float]:
+    """Run a command; return its wall time (s), CPU time (s) and peak RSS of its tree (MB).
+
+    CPU time (user + system, the process and the children it waited for) is what a busy
+    machine disturbs least: compare it when the wall times of a run spread widely.
 
     The peak is the larger of the tree's RSS polled every 20 ms and the kernel's maximum RSS
     of the process itself (`wait4`), so a short spike between polls still counts.
@@ -77,7 +81,8 @@ def measured(args: list[str], cwd: Path, environment: dict[str, str]) -> tuple[f
         output = log.read().decode(errors="replace")
     if process.returncode:
         sys.exit(f"{' '.join(args)} failed ({process.returncode}):\n{output[-3000:]}")
-    return elapsed, max(peak[0], usage.ru_maxrss) / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    return elapsed, cpu, max(peak[0], usage.ru_maxrss) / 1024
 
 
 BUILD_SCRIPT = r"""
@@ -195,9 +200,9 @@ def main() -> None:
         selected = {"both": BYTECODE_ENVIRONMENTS, "user": {"user machine": None},
                     "ci": {"PYTHONDONTWRITEBYTECODE=1": "1"}}[options.bytecode]  # fmt: skip
         lines = [
-            "| environment | rows | ours rows/s | mlflow rows/s | speed ratio | ours peak MB "
-            "| mlflow peak MB | memory ratio |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| environment | rows | ours rows/s | mlflow rows/s | speed ratio (wall) "
+            "| speed ratio (CPU) | ours peak MB | mlflow peak MB | memory ratio |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         peaks: dict[int, float] = {}
         for label, value in selected.items():
@@ -205,30 +210,30 @@ def main() -> None:
             if value:
                 run_env["PYTHONDONTWRITEBYTECODE"] = value
             for rows in sizes:
-                samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+                samples: dict[str, list[tuple[float, float, float]]] = {n: [] for n in commands}
                 for attempt in range(options.runs):
                     for name, command in commands.items():  # interleaved: the same noise
                         out = root / f"out-{attempt}"
                         samples[name].append(measured(command(files[rows], out), project, run_env))
-                        seconds, peak = samples[name][-1]
+                        seconds, cpu, peak = samples[name][-1]
                         print(
-                            f"[{label}] {rows:,} rows, {name}: {seconds:.1f} s, {peak:.0f} MB",
+                            f"[{label}] {rows:,} rows, {name}: {seconds:.1f} s "
+                            f"(CPU {cpu:.1f} s), {peak:.0f} MB",
                             flush=True,
                         )
-                ours_s, ours_mb = (statistics.median(x) for x in zip(*samples["ours"], strict=True))
-                theirs_s, theirs_mb = (
-                    statistics.median(x)
-                    for x in zip(*samples["mlflow models predict"], strict=True)
+                ours, theirs = (
+                    [statistics.median(x) for x in zip(*samples[name], strict=True)]
+                    for name in commands
                 )
-                peaks[rows] = ours_mb
+                peaks[rows] = ours[2]
                 lines.append(
-                    f"| {label} | {rows:,} | {rows / ours_s:,.0f} | {rows / theirs_s:,.0f} "
-                    f"| {theirs_s / ours_s:.2f}x | {ours_mb:.0f} | {theirs_mb:.0f} "
-                    f"| {ours_mb / theirs_mb:.2f} |"
+                    f"| {label} | {rows:,} | {rows / ours[0]:,.0f} | {rows / theirs[0]:,.0f} "
+                    f"| {theirs[0] / ours[0]:.2f}x | {theirs[1] / ours[1]:.2f}x "
+                    f"| {ours[2]:.0f} | {theirs[2]:.0f} | {ours[2] / theirs[2]:.2f} |"
                 )
         if options.ten_x:
             largest = max(sizes)
-            seconds, peak = measured(
+            seconds, _, peak = measured(
                 commands["ours"](files[10 * largest], root / "out-10x"), project, environment
             )
             lines.append(
