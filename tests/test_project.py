@@ -455,7 +455,7 @@ def test_the_regression_task_is_green_and_serves(
     assert set(evaluation["metrics"]) == {"mae", "rmse", "r2"}
     assert_reports(project, ["Predicted vs actual", "Residuals"])
     predictions = (project / "artifacts/predictions.csv").read_text().splitlines()
-    assert predictions[0].endswith(",prediction")  # a number, no class probability
+    assert predictions[0] == "sample_id,prediction"  # the ID, a number: no probability
     header, row, *_ = (project / "data/inference.csv").read_text().splitlines()
     record = {
         name: value if name == "sex" else float(value)  # the demo's one categorical column
