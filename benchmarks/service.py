@@ -2,8 +2,10 @@
 
 Renders a project (task=classification), trains and promotes its champion (`make pipeline`),
 installs MLflow's full package in a venv of its own (the project has mlflow-skinny, which has no
-`models serve`) at the project's versions, and serves the same `models:/<name>@champion` with
-both on loopback. Load comes from a separate process (asyncio, keep-alive connections) whose
+`models serve`) at the project's versions (the newest before when full MLflow lags the skinny
+one), and serves the same champion with both on loopback: ours by `models:/<name>@champion`,
+MLflow's from the champion's files, downloaded by the project (an older MLflow refuses the
+newer store's schema). Load comes from a separate process (asyncio, keep-alive connections) whose
 CPU share is reported, so the client is seen not to be the bottleneck. Several rounds, the two
 servers alternating; the table shows medians and the ratio ours / MLflow's per round.
 
@@ -172,6 +174,21 @@ def bodies(project: Path, folder: Path) -> dict[tuple[str, int], Path]:
     }
 
 
+def champion_files(project: Path, folder: Path) -> Path:
+    """Download the champion's MLflow files with the project's own MLflow; return the folder."""
+    script = (
+        "import mlflow.artifacts\n"
+        "from my_ml_project.settings import TrackingSettings\n"
+        "from my_ml_project.tracking import configure\n"
+        "configure(TrackingSettings())\n"
+        "mlflow.artifacts.download_artifacts(\n"
+        f"    'models:/my-ml-project@champion', dst_path='{folder}'\n"
+        ")\n"
+    )
+    subprocess.run([".venv/bin/python", "-c", script], cwd=project, check=True)
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -198,10 +215,12 @@ def main() -> None:
         mlflow, mlflow_version = mlflow_venv(project, root / "mlflow", environment)
         requests = bodies(project, root)
         tracking = {**environment, "MLFLOW_TRACKING_URI": "sqlite:///mlruns/mlflow.db"}
+        tracking["PATH"] = f"{mlflow.parent}:{tracking['PATH']}"  # MLflow starts its `uvicorn`
         ports = {"ours": free_port(), "mlflow": free_port()}
+        champion = champion_files(project, root / "champion")
         commands = {
             "ours": [".venv/bin/my-ml-project", "serve", "--port", str(ports["ours"])],
-            "mlflow": [str(mlflow), "models", "serve", "-m", "models:/my-ml-project@champion",
+            "mlflow": [str(mlflow), "models", "serve", "-m", str(champion),
                        "--env-manager", "local", "-h", "127.0.0.1", "-p", str(ports["mlflow"])],
         }  # fmt: skip
         paths = {"ours": ("/health", "/predict"), "mlflow": ("/health", "/invocations")}
