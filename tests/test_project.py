@@ -380,7 +380,9 @@ def test_malformed_data_fails_the_job_with_one_clear_line(default_project: Path,
 
 def test_service_answers_over_http(trained_project: Path, service: str, run: Run) -> None:
     status, health = _http(f"{service}/health")
-    assert (status, health["status"], health["model_version"]) == (200, "ok", "1")
+    assert (status, health["status"]) == (200, "ok")
+    version = health["model_version"]  # the champion's (other tests here promote new ones)
+    assert version.isdigit(), health
     # The README's example request: one row of the shipped data, answered.
     answer = json.loads(run(["make", "request", f"SERVICE_URL={service}"], trained_project).stdout)
     assert answer["predictions"][0] in (0, 1)
@@ -394,7 +396,7 @@ def test_service_answers_over_http(trained_project: Path, service: str, run: Run
     assert body["predictions"][0] in (0, 1)
     request = urllib.request.Request(f"{service}/predict", json.dumps({"records": [row]}).encode())
     with urllib.request.urlopen(request, timeout=5) as answer:  # the version that answered
-        assert answer.headers["x-model-version"] == "1"
+        assert answer.headers["x-model-version"] == version
     status, body = _http(f"{service}/predict", {"records": [{"mean_radius": "x"}]})
     assert status == 422
     assert "mean_radius" in json.dumps(body)
