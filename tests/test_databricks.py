@@ -133,6 +133,8 @@ def references(project: Path, target: str) -> dict[str, str]:
     for kind, items in resources.items():
         for key, spec in items.items():
             refs |= {f"resources.{kind}.{key}.{f}": str(v) for f, v in spec.items()}
+    for number, key in enumerate(resources["jobs"], start=1):  # a job's id: a number, once deployed
+        refs[f"resources.jobs.{key}.id"] = str(number)
     model = resources["registered_models"]["model"]  # a Unity Catalog model's id: its full name
     refs["resources.registered_models.model.id"] = "{catalog_name}.{schema_name}.{name}".format(
         **model
@@ -614,7 +616,10 @@ def test_every_task_runs_locally_as_a_wheel_task(
         "data/inference.csv",
         "artifacts/train_metrics.json",
         "artifacts/evaluate_metrics.json",
+        "artifacts/evaluate_report.html",
+        "artifacts/model_card.md",
         "artifacts/drift_report.json",
+        "artifacts/drift_report.html",
         "predictions/predictions.csv",
     }
     assert json.loads((volume / "artifacts/evaluate_metrics.json").read_text())["promoted"]
