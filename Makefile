@@ -50,6 +50,10 @@ demo: ## Render a project with defaults into $(DEMO) and run its jobs (VERBOSE=1
 bench: ## Measure render and time-to-green (writes benchmarks/results.md)
 	$(UV) run python benchmarks/run.py
 
+.PHONY: bench-batch
+bench-batch: ## Batch predict against `mlflow models predict`, same model and file (BENCH_ARGS=--ten-x ...)
+	$(UV) run python benchmarks/batch.py $(BENCH_ARGS)
+
 .PHONY: docs
 docs: ## Build the template's documentation site into site/
 	$(UV) run mkdocs build --strict

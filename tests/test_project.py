@@ -392,6 +392,9 @@ def test_service_answers_over_http(trained_project: Path, service: str, run: Run
     status, body = _http(f"{service}/predict", {"records": [row]})
     assert status == 200
     assert body["predictions"][0] in (0, 1)
+    request = urllib.request.Request(f"{service}/predict", json.dumps({"records": [row]}).encode())
+    with urllib.request.urlopen(request, timeout=5) as answer:  # the version that answered
+        assert answer.headers["x-model-version"] == "1"
     status, body = _http(f"{service}/predict", {"records": [{"mean_radius": "x"}]})
     assert status == 422
     assert "mean_radius" in json.dumps(body)
@@ -455,7 +458,7 @@ def test_the_regression_task_is_green_and_serves(
     assert set(evaluation["metrics"]) == {"mae", "rmse", "r2"}
     assert_reports(project, ["Predicted vs actual", "Residuals"])
     predictions = (project / "artifacts/predictions.csv").read_text().splitlines()
-    assert predictions[0].endswith(",prediction")  # a number, no class probability
+    assert predictions[0] == "sample_id,prediction"  # the ID, a number: no probability
     header, row, *_ = (project / "data/inference.csv").read_text().splitlines()
     record = {
         name: value if name == "sex" else float(value)  # the demo's one categorical column

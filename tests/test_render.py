@@ -74,6 +74,7 @@ CORE_FILES = {
         for module in (
             "conftest",
             "_speed",
+            "test_champion",
             "test_cli",
             "test_data",
             "test_lifecycle",
