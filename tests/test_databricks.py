@@ -9,6 +9,9 @@
   Databricks paths and MLflow URIs mapped to a temporary folder, it runs on the shipped data
   through the installed package's entry point, called the way a python_wheel_task calls it;
   the bundle's artifact command builds exactly the one wheel its tasks install.
+- Drift retrains with the jobs' own tasks: `retrain_on_drift` runs `drift_monitor` and, when it
+  fails, `training` (run_job_task, run_if ALL_FAILED); run locally the way Databricks runs it, a
+  drifted inference table retrains and promotes, a clean one does not.
 - The Spark scoring path runs for real on a local Spark session (`make databricks-test`).
 
 What needs a workspace (`databricks bundle validate/deploy`, OIDC, Unity Catalog) runs in the
@@ -18,6 +21,7 @@ generated workflow, not here.
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import os
 import re
@@ -58,7 +62,8 @@ VARIANTS["azure"] |= {
     "databricks_catalog": "ml",
     "databricks_schema": "churn",
 }
-JOBS = ("training", "batch_predict", "drift_monitor")  # in the order they run
+JOBS = ("training", "batch_predict", "drift_monitor")  # wheel-task jobs, in the order they run
+RETRAIN = "retrain_on_drift"  # runs two of them (run_job_task): no task or compute of its own
 PACKAGE = "my-ml-project"
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -128,6 +133,8 @@ def references(project: Path, target: str) -> dict[str, str]:
     for kind, items in resources.items():
         for key, spec in items.items():
             refs |= {f"resources.{kind}.{key}.{f}": str(v) for f, v in spec.items()}
+    for number, key in enumerate(resources["jobs"], start=1):  # a job's id: a number, once deployed
+        refs[f"resources.jobs.{key}.id"] = str(number)
     model = resources["registered_models"]["model"]  # a Unity Catalog model's id: its full name
     refs["resources.registered_models.model.id"] = "{catalog_name}.{schema_name}.{name}".format(
         **model
@@ -162,7 +169,7 @@ def strings(node: Any) -> Iterator[str]:
 
 def test_every_variant_passes_the_bundle_schema(variants: dict[str, Path]) -> None:
     files = [path for project in variants.values() for path in bundle_files(project)]
-    assert len(files) == len(VARIANTS) * (1 + 6)
+    assert len(files) == len(VARIANTS) * (1 + 7)
     assert_bundles_match_the_schema(files)
 
 
@@ -193,7 +200,7 @@ def test_the_schema_check_refuses_a_broken_bundle(
 def test_every_job_loads_strictly_with_the_typed_classes(variants: dict[str, Path]) -> None:
     for name, project in variants.items():
         _, resources = load_bundle(project)
-        assert set(resources["jobs"]) == set(JOBS), name
+        assert set(resources["jobs"]) == {*JOBS, RETRAIN}, name
         for key, spec in resources["jobs"].items():
             job = Job.from_dict(spec)
             assert [t.task_key for t in job.tasks] == [t["task_key"] for t in spec["tasks"]], key
@@ -274,11 +281,11 @@ def test_jobs_run_the_package_cli_with_databricks_paths_and_tracking(
         [{"task_key": "train"}],
     ]
     assert "schedule" not in jobs["training"]
-    for key in ("batch_predict", "drift_monitor"):
+    for key in ("batch_predict", "drift_monitor", RETRAIN):
         assert jobs[key]["schedule"]["quartz_cron_expression"], key
     volume = "/Volumes/${var.catalog}/${var.schema}/${var.volume}/"
-    for key, job in jobs.items():
-        for task in job["tasks"]:
+    for key in JOBS:
+        for task in jobs[key]["tasks"]:
             wheel = task["python_wheel_task"]
             assert wheel["package_name"] == PACKAGE
             assert wheel["entry_point"] in scripts
@@ -296,6 +303,25 @@ def test_jobs_run_the_package_cli_with_databricks_paths_and_tracking(
             if "model_uri" in settings:
                 model = "models:/${resources.registered_models.model.id}@"
                 assert settings["model_uri"].startswith(model)
+
+    # Drift retrains: the drift check, then training only when the check's run failed.
+    check, retrain = tasks(jobs[RETRAIN])
+    assert check == {
+        "task_key": "monitor",
+        "run_job_task": {"job_id": "${resources.jobs.drift_monitor.id}"},
+    }
+    assert retrain == {
+        "task_key": "retrain",
+        "depends_on": [{"task_key": "monitor"}],
+        "run_if": "ALL_FAILED",
+        "run_job_task": {"job_id": "${resources.jobs.training.id}"},
+    }
+    hour = {
+        k: int(jobs[k]["schedule"]["quartz_cron_expression"].split()[2])
+        for k in jobs
+        if k != "training"
+    }
+    assert hour[RETRAIN] > hour["drift_monitor"]  # after the check that alerts on its own
     assert jobs["batch_predict"]["parameters"] == [
         {"name": "input_table", "default": ""},
         {"name": "output_table", "default": ""},
@@ -312,6 +338,13 @@ def test_compute_follows_the_answers(variants: dict[str, Path]) -> None:
     for name, project in variants.items():
         root, resources = load_bundle(project)
         for key, job in resources["jobs"].items():
+            if key == RETRAIN:  # it only starts other jobs: no compute of its own
+                assert all("run_job_task" in task for task in job["tasks"])
+                assert not {"environments", "job_clusters"} & set(job), name
+                assert not any(
+                    {"environment_key", "job_cluster_key"} & set(t) for t in job["tasks"]
+                )
+                continue
             for task in job["tasks"]:
                 if name == "serverless":
                     assert task["environment_key"] == "default"
@@ -560,15 +593,21 @@ for name, parameters in json.loads(sys.stdin.read()):
 def test_every_task_runs_locally_as_a_wheel_task(
     installed: Path, entry_python: Path, tmp_path: Path, project_env: dict[str, str]
 ) -> None:
-    """training (data -> train -> evaluate), batch_predict and drift_monitor, in that order."""
+    """training (data -> train -> evaluate), batch_predict and drift_monitor, in that order;
+    then retrain_on_drift, on the clean inference table and on a drifted one."""
     workdir = tmp_path / "cwd"  # the task's working folder: nothing may depend on it
     workdir.mkdir()
     env = {k: v for k, v in project_env.items() if not k.startswith("MLFLOW_")}
     mapped = local_tasks(installed, tmp_path)
-    for name, wheel, parameters in mapped:
+
+    def run_task(name: str, wheel: dict[str, Any], parameters: list[str]) -> bool:
         args = [str(entry_python), "-c", WHEEL_TASK, wheel["package_name"], wheel["entry_point"]]
         proc = run_command([*args, *parameters], workdir, env, check=False, timeout=600)
-        assert proc.returncode == 0, f"{name}\n{proc.stderr[-3000:]}"
+        assert proc.returncode in (0, 1), f"{name}\n{proc.stderr[-3000:]}"
+        return proc.returncode == 0
+
+    for name, wheel, parameters in mapped:
+        assert run_task(name, wheel, parameters), name
 
     volume = tmp_path / "Volumes/main/my_ml_project_dev/data"
     assert {p.relative_to(volume).as_posix() for p in volume.rglob("*") if p.is_file()} == {
@@ -577,7 +616,10 @@ def test_every_task_runs_locally_as_a_wheel_task(
         "data/inference.csv",
         "artifacts/train_metrics.json",
         "artifacts/evaluate_metrics.json",
+        "artifacts/evaluate_report.html",
+        "artifacts/model_card.md",
         "artifacts/drift_report.json",
+        "artifacts/drift_report.html",
         "predictions/predictions.csv",
     }
     assert json.loads((volume / "artifacts/evaluate_metrics.json").read_text())["promoted"]
@@ -595,3 +637,40 @@ def test_every_task_runs_locally_as_a_wheel_task(
     )
     assert failed.returncode == 1, failed.stderr[-3000:]
     assert "evaluate failed: roc_auc" in failed.stderr
+
+    # retrain_on_drift as Databricks runs it: each run_job_task runs that job's tasks in order up
+    # to the first failure; `retrain` (run_if ALL_FAILED) runs only when `monitor` failed.
+    chain = load_bundle(installed)[1]["jobs"][RETRAIN]
+
+    def run_retrain_on_drift() -> dict[str, bool]:
+        succeeded: dict[str, bool] = {}
+        for task in tasks(chain):
+            needs = [d["task_key"] for d in task.get("depends_on", [])]
+            if task.get("run_if") == "ALL_FAILED" and any(succeeded[n] for n in needs):
+                continue  # excluded
+            job = re.fullmatch(r"\$\{resources\.jobs\.(\w+)\.id\}", task["run_job_task"]["job_id"])
+            assert job, task
+            succeeded[task["task_key"]] = all(
+                run_task(*t) for t in mapped if t[0].startswith(f"{job[1]}.")
+            )
+        return succeeded
+
+    evaluation = volume / "artifacts/evaluate_metrics.json"
+    version = json.loads(evaluation.read_text())["model_version"]
+    assert run_retrain_on_drift() == {"monitor": True}  # no drift: retrain is excluded
+    assert json.loads(evaluation.read_text())["model_version"] == version
+
+    inference = volume / "data/inference.csv"
+    with inference.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    with inference.open("w", newline="") as file:
+        writer = csv.DictWriter(file, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(
+            {k: v if k == "sample_id" else str(float(v) * 3) for k, v in row.items()}
+            for row in rows
+        )
+    assert run_retrain_on_drift() == {"monitor": False, "retrain": True}
+    retrained = json.loads(evaluation.read_text())
+    assert int(retrained["model_version"]) == int(version) + 1
+    assert retrained["promoted"] is True

@@ -64,6 +64,7 @@ WORKLOADS = {
     ("CronJob", "train"),
     ("CronJob", "predict"),
     ("CronJob", "monitor"),
+    ("CronJob", "retrain"),
 }
 BASE_RESOURCES = WORKLOADS | {
     ("Namespace", None),
@@ -86,7 +87,8 @@ MLFLOW_COMPONENT = {
     ("NetworkPolicy", "mlflow-client-in-cluster"),
 }
 RESOURCES = {"dev": BASE_RESOURCES | MLFLOW_COMPONENT, "prod": BASE_RESOURCES}
-MLFLOW_CLIENT_JOBS = {"train", "evaluate", "predict", "serve"}  # data and monitor read files only
+# data and monitor read files only; retrain-on-drift trains and evaluates on drift
+MLFLOW_CLIENT_JOBS = {"train", "evaluate", "predict", "serve", "retrain-on-drift"}
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -239,10 +241,13 @@ def parse_with_the_cli(project: Path, argvs: list[list[str]]) -> list[dict[str, 
     """Parse argument lists with the package's own argparse parser (exit 2 fails the test)."""
     script = (
         "import json, sys\n"
-        f"from {PACKAGE}.cli import JOBS, build_parser\n"
+        f"from {PACKAGE}.cli import JOBS, RETRAIN, build_parser\n"
+        "RUNS = {'retrain-on-drift': ['monitor', *RETRAIN]}\n"
         "parsed = [build_parser().parse_args(argv) for argv in json.loads(sys.argv[1])]\n"
-        "print(json.dumps([{'job': a.job, 'known': a.job in JOBS,\n"
-        "                   'config': str(getattr(a, 'config', None) or '')} for a in parsed]))\n"
+        "print(json.dumps([{'job': a.job, 'known': a.job in JOBS or a.job in RUNS,\n"
+        "                   'runs': RUNS.get(a.job, [a.job]),\n"
+        "                   'config': str(getattr(a, 'config', None) or ''),\n"
+        "                   'configs': str(getattr(a, 'configs', None) or '')} for a in parsed]))\n"
     )
     python = str(project / ".venv" / "bin" / "python")
     out = run_command([python, "-c", script, json.dumps(argvs)], project, os.environ).stdout
@@ -349,9 +354,11 @@ def pod_problems(
 def cli_call_problems(
     installed: Path, cli_calls: list[CliCall], config_keys: set[str]
 ) -> tuple[list[str], set[str]]:
-    """Every command line is one the package's CLI accepts, with a config of the ConfigMap.
+    """Every command line is one the package's CLI accepts, with configs of the ConfigMap.
 
-    Returns the problems and the jobs the command lines run.
+    A job's `--config` is a file of the ConfigMap at the mount; a command that runs several jobs
+    (`retrain-on-drift`) takes `--configs`, the mount, which must hold each job's file. Returns
+    the problems and the jobs (or commands) the command lines run.
     """
     problems: list[str] = []
     parsed = parse_with_the_cli(installed, [argv for _, argv, _ in cli_calls])
@@ -360,6 +367,13 @@ def cli_call_problems(
         jobs.add(result["job"])
         if not result["known"]:
             problems.append(f"{at}: job {result['job']} exists in the CLI")
+        if result["configs"]:
+            if result["configs"] != mount:
+                problems.append(f"{at}: --configs {result['configs']} is the ConfigMap at {mount}")
+            for job in result["runs"]:
+                if f"{job}.yaml" not in config_keys:
+                    problems.append(f"{at}: the ConfigMap holds {job}.yaml")
+            continue
         config = Path(result["config"])
         if not (str(config.parent) == mount and config.name in config_keys):
             problems.append(f"{at}: --config {config} is a file of the ConfigMap at {mount}")
@@ -387,7 +401,7 @@ def test_every_pod_is_locked_down_and_runs_the_cli(
     # ConfigMap.
     config_keys = set(overlays["dev"].find("ConfigMap", "configs")["data"])
     found, jobs = cli_call_problems(installed, cli_calls, config_keys)
-    assert jobs == {"data", "train", "evaluate", "predict", "monitor", "serve"}
+    assert jobs == {"data", "train", "evaluate", "predict", "monitor", "serve", "retrain-on-drift"}
     assert not problems + found, "\n".join(problems + found)
 
 
@@ -475,6 +489,45 @@ def test_training_is_a_job_template_that_never_runs_by_itself(
         assert steps == ["data", "train", "evaluate"]
     assert overlays["dev"].find("CronJob", "predict")["spec"]["suspend"] is True
     assert "suspend" not in overlays["prod"].find("CronJob", "predict")["spec"]
+
+
+def test_drift_retrains_on_a_schedule_after_monitor(overlays: dict[str, Overlay]) -> None:
+    """One pod runs `retrain-on-drift`; a refusal or failure is final; dev runs it on demand."""
+    for name, overlay in overlays.items():
+        cron = overlay.find("CronJob", "retrain")["spec"]
+        monitor = overlay.find("CronJob", "monitor")["spec"]
+        hour = int(cron["schedule"].split()[1])
+        assert hour > int(monitor["schedule"].split()[1]), name
+        assert cron.get("suspend", False) is (name == "dev")
+        assert monitor.get("suspend", False) is (name == "dev")  # monitor stays, for alerts
+        job = cron["jobTemplate"]["spec"]
+        train = overlay.find("CronJob", "train")["spec"]["jobTemplate"]["spec"]
+        assert job["activeDeadlineSeconds"] == train["activeDeadlineSeconds"]
+        fail, ignore = job["podFailurePolicy"]["rules"]
+        assert fail == {
+            "action": "FailJob",
+            "onExitCodes": {"operator": "In", "values": [1, 2]},
+        }
+        assert ignore["onPodConditions"] == [{"type": "DisruptionTarget", "status": "True"}]
+        pod = job["template"]
+        assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "train"
+        (container,) = containers(pod)
+        assert container["args"] == ["retrain-on-drift", "--configs", "/app/configs"]
+        (trainer,) = (c for c in containers(train["template"]) if c["name"] == "train")
+        assert container["resources"] == trainer["resources"]
+
+
+def test_a_retrain_call_with_configs_elsewhere_is_caught(
+    overlays: dict[str, Overlay], installed: Path
+) -> None:
+    keys = set(overlays["dev"].find("ConfigMap", "configs")["data"])
+    call = ["retrain-on-drift", "--configs", "/app/configs"]
+    assert cli_call_problems(installed, [("ok", call, "/app/configs")], keys)[0] == []
+    found, _ = cli_call_problems(installed, [("moved", call, "/etc/configs")], keys)
+    assert found == ["moved: --configs /app/configs is the ConfigMap at /etc/configs"]
+    short = keys - {"train.yaml"}
+    found, _ = cli_call_problems(installed, [("short", call, "/app/configs")], short)
+    assert found == ["short: the ConfigMap holds train.yaml"]
 
 
 # --- sharded batch predictions, run as the pods run them ---------------------------------------
