@@ -311,8 +311,10 @@ def outputs(project: Path) -> dict[str, Any]:
         registry = {"versions": sorted(versions), "aliases": sorted(aliases.fetchall())}
     finally:
         store.close()
-    # Metrics files hold run ids and timings: compared by name; the rest byte for byte.
-    same_bytes = {name: data for name, data in files.items() if "metrics" not in name}
+    # Metrics files hold run ids and timings, the model card the training time: compared by
+    # name; the rest (tables, predictions, the report pages) byte for byte.
+    timed = ("metrics", "model_card")
+    same_bytes = {n: data for n, data in files.items() if not any(t in n for t in timed)}
     return {"files": sorted(files), "contents": same_bytes, "registry": registry}
 
 

@@ -17,6 +17,7 @@ from pygal.graph.graph import Graph
 from pygal.style import DefaultStyle
 
 _UNWANTED = re.compile(r"<!--.*?-->|<script\b.*?</script>", re.DOTALL)
+_CHART_ID = re.compile(r"chart-[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}")
 _OFFLINE: dict[str, Any] = {
     "js": [],  # no tooltip script from a CDN
     "disable_xml_declaration": True,  # an <svg> element to put in the page
@@ -118,12 +119,18 @@ def page(title: str, sections: Sequence[tuple[str, str]], charts: Sequence[Chart
         f"<figure><figcaption>{html.escape(c.title)}</figcaption>{c.markup}</figure>"
         for c in charts
     ]
-    return (
+    return _numbered(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
         f"<body><h1>{html.escape(title)}</h1>{''.join(parts)}"
         f'<div class="charts">{"".join(figures)}</div></body></html>\n'
     )
+
+
+def _numbered(markup: str) -> str:
+    """Number the charts in place of pygal's random UUIDs: the same run writes the same page."""
+    ids: dict[str, str] = {}
+    return _CHART_ID.sub(lambda found: ids.setdefault(found[0], f"chart-{len(ids) + 1}"), markup)
 
 
 _CSS = (
