@@ -128,7 +128,7 @@ def page(title: str, sections: Sequence[tuple[str, str]], charts: Sequence[Chart
 
 
 def _numbered(markup: str) -> str:
-    """Number the charts in place of pygal's random UUIDs: the same run writes the same page."""
+    """Replace pygal's random chart UUIDs by numbers: the same run writes the same page."""
     ids: dict[str, str] = {}
     return _CHART_ID.sub(lambda found: ids.setdefault(found[0], f"chart-{len(ids) + 1}"), markup)
 
