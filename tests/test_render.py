@@ -53,7 +53,6 @@ CORE_FILES = {
             "metrics",
             "model",
             "outputs",
-            "port_sharing",
             "promotion",
             "report",
             "schema",
