@@ -53,6 +53,7 @@ CORE_FILES = {
             "metrics",
             "model",
             "outputs",
+            "port_sharing",
             "promotion",
             "report",
             "schema",
