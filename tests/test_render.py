@@ -59,6 +59,7 @@ CORE_FILES = {
             "schema",
             "service",
             "settings",
+            "startup",
             "task",
             "tracking",
             "jobs/__init__",
