@@ -297,9 +297,12 @@ def assert_reports(project: Path, charts: list[str]) -> dict[str, Any]:
         assert f"| {name} | {value:.4g} |" in card
     drift = json.loads((artifacts / "drift_report.json").read_text())
     shown = list(report_figures(artifacts / "drift_report.html"))  # drifted, then closest calls
-    by_p_value = sorted(drift["features"], key=lambda name: drift["features"][name]["p_value"])
-    drawn = by_p_value[: max(12, len(drift["drifted_features"]))]
-    assert set(drift["drifted_features"]) <= set(shown) == set(drawn)
+    features = drift["features"]
+
+    def rank(name: str) -> tuple[bool, float]:
+        return not features[name]["drifted"], features[name]["p_value"]
+
+    assert [rank(name) for name in shown] == sorted(map(rank, features))[:12]
     return evaluation
 
 
